@@ -1,0 +1,134 @@
+"""The input contract shared by training and the device: classes, crop size, preprocessing.
+
+Training imports this module; the exported model carries the same facts in its metadata so
+the device (or anyone without this code) can rebuild the exact input from a face crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+FER2013_CLASSES: tuple[str, ...] = (
+    "angry",
+    "disgust",
+    "fear",
+    "happy",
+    "neutral",
+    "sad",
+    "surprise",
+)
+INPUT_SIZE = 48
+EQUALIZE_METHODS = ("none", "hist", "clahe")
+
+Uint8Array = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+
+
+class ContractError(ValueError):
+    """A preprocessing or crop parameter is outside what the contract allows."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Turns 48x48 grayscale uint8 crops into the model's float input.
+
+    Steps, in order: per-image equalisation (``equalize``), then ``(x * scale - mean) / std``.
+    ``clahe_clip`` and ``clahe_grid`` only matter when ``equalize == "clahe"``.
+    """
+
+    equalize: str = "hist"
+    scale: float = 1.0 / 255.0
+    mean: float = 0.5
+    std: float = 0.5
+    clahe_clip: float = 2.0
+    clahe_grid: int = 4
+
+    def __post_init__(self) -> None:
+        if self.equalize not in EQUALIZE_METHODS:
+            raise ContractError(f"preprocessing.equalize={self.equalize!r} is not one of {', '.join(EQUALIZE_METHODS)}")
+        if self.std <= 0:
+            raise ContractError(f"preprocessing.std must be positive, got {self.std}")
+
+    def equalized(self, crops: Uint8Array) -> Uint8Array:
+        """Apply the equalisation step to N x H x W uint8 crops (returns a new array)."""
+        crops = _as_batch(crops)
+        if self.equalize == "none":
+            return crops.copy()
+        out = np.empty_like(crops)
+        if self.equalize == "hist":
+            for i, crop in enumerate(crops):
+                out[i] = cv2.equalizeHist(crop)
+        else:
+            clahe = cv2.createCLAHE(clipLimit=self.clahe_clip, tileGridSize=(self.clahe_grid, self.clahe_grid))
+            for i, crop in enumerate(crops):
+                out[i] = clahe.apply(crop)
+        return out
+
+    def normalize(self, crops: Uint8Array) -> FloatArray:
+        """Scale and standardise already-equalised crops to N x 1 x H x W float32."""
+        x = crops.astype(np.float32) * np.float32(self.scale)
+        x = (x - np.float32(self.mean)) / np.float32(self.std)
+        return x[:, None, :, :]
+
+    def apply(self, crops: Uint8Array) -> FloatArray:
+        """The whole step: uint8 crops (N x 48 x 48 or 48 x 48) to the model's N x 1 x 48 x 48 input."""
+        return self.normalize(self.equalized(crops))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ContractError(f"unknown preprocessing keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class CropPolicy:
+    """How a detected face becomes a square crop.
+
+    ``margin`` widens the detector's box by that fraction of its size on every side;
+    ``align`` rotates the face so the eye line is horizontal when landmarks are known.
+    """
+
+    margin: float = 0.15
+    align: bool = True
+    size: int = INPUT_SIZE
+    color: str = "gray"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.margin <= 1.0:
+            raise ContractError(f"crop.margin must be within [0, 1], got {self.margin}")
+        if self.size <= 0:
+            raise ContractError(f"crop.size must be positive, got {self.size}")
+        if self.color != "gray":
+            raise ContractError(f"crop.color={self.color!r}: only 'gray' is supported")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CropPolicy:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ContractError(f"unknown crop keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def _as_batch(crops: Uint8Array) -> Uint8Array:
+    if crops.dtype != np.uint8:
+        raise ContractError(f"face crops must be uint8, got {crops.dtype}")
+    if crops.ndim == 2:
+        crops = crops[None]
+    if crops.ndim != 3:
+        raise ContractError(f"face crops must be N x H x W grayscale, got shape {crops.shape}")
+    return np.ascontiguousarray(crops)

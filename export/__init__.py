@@ -1,0 +1,1 @@
+"""Workstation and device: ONNX export, INT8 quantization, TensorRT engine building."""

@@ -1,0 +1,105 @@
+"""A short CPU training on real FER2013 faces: it learns, resumes exactly, and exports faithfully."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge.classify import OnnxRuntimeClassifier
+from export.onnx_export import export_onnx, load_checkpoint, torch_probs
+from train.config import TrainConfig
+from train.trainer import Trainer
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+def smoke_config(data: Path, out: Path, name: str) -> TrainConfig:
+    return TrainConfig(
+        data=str(data),
+        out=str(out),
+        name=name,
+        epochs=4,
+        batch_size=32,
+        limit_train=400,
+        limit_eval=200,
+        augment=False,
+        warmup_epochs=0.5,
+        patience=0,
+        threads=2,
+    )
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(fer_archive: Path, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    import os
+
+    os.environ["EMOTION_EDGE_CACHE"] = str(cache_dir)
+    out = tmp_path_factory.mktemp("runs")
+    Trainer(smoke_config(fer_archive, out, "straight")).run()
+    return out
+
+
+def test_training_loss_falls_and_the_run_directory_is_complete(smoke_run: Path) -> None:
+    run = smoke_run / "straight"
+    rows = metrics(run)
+    assert len(rows) == 4
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] - 0.1
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "best.pt",
+        "last.pt",
+        "report.json",
+        "report.txt",
+        "confusion_matrix.png",
+        "curves.png",
+        "summary.json",
+    ):
+        assert (run / name).is_file(), name
+    report = json.loads((run / "report.json").read_text())
+    assert report["split"] == "test" and report["n"] == 200
+    assert len(report["recall"]) == 7
+
+
+def test_resume_continues_a_paused_run_exactly(smoke_run: Path, fer_archive: Path) -> None:
+    cfg = smoke_config(fer_archive, smoke_run, "paused")
+    assert Trainer(cfg).run(stop_after=2) is None
+    assert len(metrics(smoke_run / "paused")) == 2
+    Trainer(cfg, resume=True).run()
+    straight = torch.load(smoke_run / "straight" / "last.pt", weights_only=False)
+    resumed = torch.load(smoke_run / "paused" / "last.pt", weights_only=False)
+    for key, value in straight["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in metrics(smoke_run / "straight")]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in metrics(smoke_run / "paused")]
+
+
+def test_resume_with_changed_settings_is_refused(smoke_run: Path, fer_archive: Path) -> None:
+    cfg = smoke_config(fer_archive, smoke_run, "straight")
+    cfg.lr = 0.5
+    with pytest.raises(ValueError, match=r"different settings \(lr\)"):
+        Trainer(cfg, resume=True).run()
+
+
+def test_onnx_export_matches_torch_on_real_faces(smoke_run: Path, fer) -> None:
+    checkpoint = smoke_run / "straight" / "best.pt"
+    faces, _ = fer.split("val")
+    out = smoke_run / "model.onnx"
+    info, diff = export_onnx(checkpoint, out, faces[:300], metrics={"test_top1": 0.5})
+    assert diff <= 1e-4
+    classifier = OnnxRuntimeClassifier(out)
+    assert classifier.info.classes == list(fer.class_names)
+    assert classifier.info.metrics == {"test_top1": 0.5}
+    loaded = load_checkpoint(checkpoint)
+    batch = faces[300:308]
+    expected = torch_probs(loaded.model, info.preprocessing.apply(batch))
+    assert np.abs(classifier.predict(batch) - expected).max() <= 1e-4
+    assert np.allclose(classifier.predict(batch).sum(axis=1), 1.0, atol=1e-5)

@@ -1,0 +1,1 @@
+"""Workstation side of emotion-edge: data sets, model, training and evaluation."""

@@ -1,0 +1,50 @@
+"""Evaluate a checkpoint or an ONNX model on one split of a data set, with the same report as training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from train.dataset import LoadOptions, load_dataset
+from train.metrics import Report, compute_report
+
+
+def onnx_predictor(path: Path):  # type: ignore[no-untyped-def]
+    from edge.classify import OnnxRuntimeClassifier
+
+    classifier = OnnxRuntimeClassifier(path, providers=["CPUExecutionProvider"])
+    return classifier.info.classes, classifier.predict
+
+
+def checkpoint_predictor(path: Path):  # type: ignore[no-untyped-def]
+    import torch
+
+    from export.onnx_export import load_checkpoint
+
+    loaded = load_checkpoint(path)
+
+    def predict(crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        with torch.no_grad():
+            x = torch.from_numpy(loaded.info.preprocessing.apply(crops))
+            return torch.softmax(loaded.model(x), dim=1).numpy()
+
+    return loaded.info.classes, predict
+
+
+def evaluate_model(model: Path, data: str, split: str = "test", skip_bad: bool = False) -> Report:
+    if not model.is_file():
+        raise FileNotFoundError(f"model not found: {model} (expected a best.pt checkpoint or an .onnx file)")
+    classes, predict = onnx_predictor(model) if model.suffix == ".onnx" else checkpoint_predictor(model)
+    dataset = load_dataset(data, LoadOptions(skip_bad=skip_bad))
+    if list(dataset.class_names) != list(classes):
+        if not set(classes) <= set(dataset.class_names):
+            raise ValueError(f"{model} predicts {classes} but {data} has classes {list(dataset.class_names)}")
+        dataset = dataset.subset(list(classes))
+    images, labels = dataset.split(split)
+    probs = np.concatenate([predict(images[i : i + 512]) for i in range(0, len(images), 512)])
+    flipped = np.concatenate(
+        [predict(np.ascontiguousarray(images[i : i + 512, :, ::-1])) for i in range(0, len(images), 512)]
+    )
+    return compute_report(split, labels, probs, classes, flipped)

@@ -1,0 +1,440 @@
+"""Training, top to bottom: config, data, model, loop, evaluation, artefacts.
+
+A run directory holds the resolved config, per-epoch metrics (JSON lines), ``last.pt`` (written
+every epoch, what ``--resume`` continues from), ``best.pt`` (the weights selected on val), the
+final test report and its plots. Test (PrivateTest) is evaluated once, at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from edge.contract import CropPolicy, Preprocessing
+from train.augment import AugmentConfig, augment_uint8, random_erase
+from train.config import TrainConfig
+from train.dataset import FaceDataset, LoadOptions, describe, load_dataset
+from train.metrics import Report, compute_report, plot_confusion, plot_curves
+from train.model import EmotionNet, count_macs, count_parameters
+
+log = logging.getLogger(__name__)
+
+
+# --- config and environment ---------------------------------------------------------------------
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Splits:
+    train_x: npt.NDArray[np.uint8]
+    train_y: npt.NDArray[np.int64]
+    val_x: npt.NDArray[np.uint8]
+    val_y: npt.NDArray[np.int64]
+    test_x: npt.NDArray[np.uint8]
+    test_y: npt.NDArray[np.int64]
+    class_names: tuple[str, ...]
+
+
+def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits]:
+    dataset = load_dataset(cfg.data, LoadOptions(strict_size=cfg.strict_size, skip_bad=cfg.skip_bad))
+    if cfg.classes:
+        dataset = dataset.subset(cfg.classes)
+    train_x, train_y = dataset.split("train")
+    val_x, val_y = dataset.split("val")
+    test_x, test_y = dataset.split("test")
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.limit_train:
+        keep = stratified_subset(train_y, cfg.limit_train, rng)
+        train_x, train_y = train_x[keep], train_y[keep]
+    if cfg.limit_eval:
+        keep_v = stratified_subset(val_y, cfg.limit_eval, rng)
+        keep_t = stratified_subset(test_y, cfg.limit_eval, rng)
+        val_x, val_y, test_x, test_y = val_x[keep_v], val_y[keep_v], test_x[keep_t], test_y[keep_t]
+    splits = Splits(train_x, train_y, val_x, val_y, test_x, test_y, dataset.class_names)
+    return dataset, splits
+
+
+def stratified_subset(labels: npt.NDArray[np.int64], n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    if n >= len(labels):
+        return np.arange(len(labels))
+    order = rng.permutation(len(labels))
+    # Round-robin over classes keeps every class present, even in a tiny subset.
+    by_class = [order[labels[order] == c] for c in np.unique(labels)]
+    picked: list[int] = []
+    i = 0
+    while len(picked) < n:
+        for idx in by_class:
+            if i < len(idx) and len(picked) < n:
+                picked.append(int(idx[i]))
+        i += 1
+    return np.sort(np.array(picked, dtype=np.int64))
+
+
+def class_weights(labels: npt.NDArray[np.int64], num_classes: int, method: str) -> torch.Tensor:
+    """Loss weights against FER2013's imbalance, normalised so the average sample weight is 1.
+
+    ``sqrt_inv`` (the default) weighs a class by 1/sqrt(count): disgust (436 images) gets about
+    4x the weight of happy (7,215), which lifts its recall without the accuracy loss that full
+    inverse-frequency weighting (``inv``) costs on the common classes.
+    """
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    if method == "none":
+        w = np.ones(num_classes)
+    else:
+        power = 0.5 if method == "sqrt_inv" else 1.0
+        w = np.where(counts > 0, 1.0 / np.maximum(counts, 1) ** power, 0.0)
+    w = w * counts.sum() / max((w * counts).sum(), 1e-12)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+# --- model --------------------------------------------------------------------------------------
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> EmotionNet:
+    return EmotionNet(num_classes, cfg.widths, cfg.depths, cfg.dropout)
+
+
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
+    )
+
+
+class WeightEMA:
+    """Exponential moving average of parameters and buffers, evaluated instead of the raw weights."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        # Warm-up so early averages are not dominated by the random initialisation.
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for ema_v, v in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if ema_v.dtype.is_floating_point:
+                ema_v.mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                ema_v.copy_(v)
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# --- loop ---------------------------------------------------------------------------------------
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+        self.cfg = cfg.validate()
+        self.run_dir = cfg.run_dir
+        self.resume = resume
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        self.device = pick_device(cfg.device)
+        self.pre = Preprocessing(equalize=cfg.equalize)
+        self.aug = AugmentConfig()
+        self.dataset, self.data = prepare_data(cfg)
+        k = len(self.data.class_names)
+        self.model = build_model(cfg, k).to(self.device)
+        self.ema = WeightEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.criterion = nn.CrossEntropyLoss(
+            weight=class_weights(self.data.train_y, k, cfg.class_weighting).to(self.device),
+            label_smoothing=cfg.label_smoothing,
+        )
+        self.steps_per_epoch = math.ceil(len(self.data.train_y) / cfg.batch_size)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.warmup_steps = int(cfg.warmup_epochs * self.steps_per_epoch)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.epoch = 0
+        self.step = 0
+        self.best = -1.0
+        self.best_epoch = 0
+        self.elapsed = 0.0
+        self.use_amp = cfg.amp
+
+    # -- artefacts of the run --
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "class_names": list(self.data.class_names),
+            "preprocessing": self.pre.to_dict(),
+            "crop": CropPolicy().to_dict(),
+            "arch": {"widths": self.cfg.widths, "depths": self.cfg.depths, "dropout": self.cfg.dropout},
+            "params": count_parameters(self.model),
+            "macs": count_macs(self.model),
+        }
+
+    def save_last(self) -> None:
+        state = {
+            **self.checkpoint_meta(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.model.state_dict() if self.ema else None,
+            "ema_updates": self.ema.updates if self.ema else 0,
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "elapsed": self.elapsed,
+            "rng_numpy": self.rng.bit_generator.state,
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+        }
+        tmp = self.run_dir / "last.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.run_dir / "last.pt")
+
+    def save_best(self, val_top1: float) -> None:
+        weights = self.selected_model().state_dict()
+        torch.save(
+            {**self.checkpoint_meta(), "model": weights, "epoch": self.epoch, "val_top1": val_top1},
+            self.run_dir / "best.pt",
+        )
+
+    def load_last(self) -> None:
+        path = self.run_dir / "last.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {path}; start without --resume")
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["config"] != self.cfg.to_dict():
+            changed = sorted(k for k in state["config"] if state["config"][k] != self.cfg.to_dict().get(k))
+            raise ValueError(f"--resume: {path} was trained with different settings ({', '.join(changed)})")
+        self.model.load_state_dict(state["model"])
+        if self.ema and state["ema"] is not None:
+            self.ema.model.load_state_dict(state["ema"])
+            self.ema.updates = state["ema_updates"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.elapsed = state["elapsed"]
+        self.rng.bit_generator.state = state["rng_numpy"]
+        torch.set_rng_state(state["rng_torch"].cpu())
+        if state["rng_cuda"] is not None:
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        # Metrics written after the checkpoint (an interrupted epoch) are dropped.
+        metrics = self.run_dir / "metrics.jsonl"
+        if metrics.exists():
+            rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+            keep = [r for r in rows if r["epoch"] <= self.epoch]
+            metrics.write_text("".join(json.dumps(r) + "\n" for r in keep))
+        log.info("resumed %s at epoch %d (best val top-1 %.4f)", path, self.epoch, self.best)
+
+    def selected_model(self) -> nn.Module:
+        return self.ema.model if self.ema else self.model
+
+    # -- one epoch --
+
+    def batch_input(self, images: npt.NDArray[np.uint8], train: bool) -> torch.Tensor:
+        if train and self.cfg.augment:
+            images = augment_uint8(images, self.aug, self.rng)
+        x = self.pre.apply(images)
+        if train and self.cfg.augment:
+            random_erase(x, self.aug, self.rng)
+        return torch.from_numpy(x).to(self.device, non_blocking=True)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=amp_dtype(self.device), enabled=self.use_amp)
+
+    def train_epoch(self) -> dict[str, float]:
+        from tqdm import tqdm
+
+        self.model.train()
+        order = self.rng.permutation(len(self.data.train_y))
+        bs = self.cfg.batch_size
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(
+            range(self.steps_per_epoch),
+            desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+            leave=False,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+            disable=None,
+        )
+        for i in bar:
+            idx = order[i * bs : (i + 1) * bs]
+            x = self.batch_input(self.data.train_x[idx], train=True)
+            y = torch.from_numpy(self.data.train_y[idx]).to(self.device)
+            lr = lr_at(self.step, self.total_steps, self.warmup_steps, self.cfg.lr)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            with self.autocast():
+                logits = self.model(x)
+                loss = self.criterion(logits.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.ema:
+                self.ema.update(self.model)
+            self.step += 1
+            total_loss += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")
+        bar.close()
+        return {"train_loss": total_loss / seen, "train_top1": correct / seen}
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, images: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:
+        model.eval()
+        out = []
+        for i in range(0, len(images), 512):
+            batch = images[i : i + 512]
+            if flip:
+                batch = np.ascontiguousarray(batch[:, :, ::-1])
+            with self.autocast():
+                logits = model(self.batch_input(batch, train=False))
+            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        return np.concatenate(out)
+
+    def val_metrics(self) -> dict[str, float]:
+        y = self.data.val_y
+        row: dict[str, float] = {}
+        models = [("", self.model)] + ([("_ema", self.ema.model)] if self.ema else [])
+        for suffix, model in models:
+            probs = self.predict(model, self.data.val_x)
+            nll = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))
+            row[f"val_top1{suffix}"] = float((probs.argmax(1) == y).mean())
+            row[f"val_loss{suffix}"] = float(nll.mean())  # plain NLL: comparable across class weightings
+        return row
+
+    # -- the whole run --
+
+    def run(self, stop_after: int | None = None) -> Report | None:
+        """Train to the configured epochs (or early stop), then report on test. With
+        ``stop_after``, pause after that epoch instead: ``--resume`` continues exactly."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.resume:
+            self.load_last()
+        elif (self.run_dir / "last.pt").exists():
+            raise FileExistsError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it or --name for a new one"
+            )
+        (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
+        meta = self.checkpoint_meta()
+        log.info("data %s\n%s", self.cfg.data, describe(self.dataset))
+        log.info(
+            "model: %d parameters, %.1f M MACs per face; device %s%s",
+            meta["params"],
+            meta["macs"] / 1e6,
+            self.device,
+            " with mixed precision" if self.use_amp else "",
+        )
+        select_key = "val_top1_ema" if self.ema else "val_top1"
+        while self.epoch < self.cfg.epochs:
+            start = time.perf_counter()
+            row: dict[str, Any] = self.train_epoch()
+            self.epoch += 1
+            row.update(self.val_metrics())
+            seconds = time.perf_counter() - start
+            self.elapsed += seconds
+            row.update(epoch=self.epoch, seconds=round(seconds, 1), lr=self.optimizer.param_groups[0]["lr"])
+            improved = row[select_key] > self.best
+            if improved:
+                self.best, self.best_epoch = row[select_key], self.epoch
+                self.save_best(self.best)
+            with (self.run_dir / "metrics.jsonl").open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            self.save_last()
+            log.info(
+                "epoch %d/%d %.0fs train loss %.3f top-1 %.3f | val top-1 %.4f%s%s",
+                self.epoch,
+                self.cfg.epochs,
+                seconds,
+                row["train_loss"],
+                row["train_top1"],
+                row["val_top1"],
+                f" ema {row['val_top1_ema']:.4f}" if self.ema else "",
+                " *" if improved else "",
+            )
+            if self.epoch - self.best_epoch >= self.cfg.patience > 0:
+                log.info("early stop: no better val top-1 for %d epochs", self.cfg.patience)
+                break
+            if stop_after is not None and self.epoch >= stop_after and self.epoch < self.cfg.epochs:
+                log.info("paused after epoch %d; continue with --resume", self.epoch)
+                return None
+        return self.finish()
+
+    def finish(self) -> Report:
+        best = torch.load(self.run_dir / "best.pt", map_location=self.device, weights_only=False)
+        model = build_model(self.cfg, len(self.data.class_names)).to(self.device)
+        model.load_state_dict(best["model"])
+        probs = self.predict(model, self.data.test_x)
+        flipped = self.predict(model, self.data.test_x, flip=True)
+        report = compute_report("test", self.data.test_y, probs, self.data.class_names, flipped)
+        report.save(self.run_dir / "report.json")
+        summary = {
+            "best_epoch": best["epoch"],
+            "val_top1": best["val_top1"],
+            "epochs_run": self.epoch,
+            "train_seconds": round(self.elapsed, 1),
+            "device": str(self.device) if self.device.type == "cpu" else torch.cuda.get_device_name(),
+            "threads": torch.get_num_threads(),
+            "params": best["params"],
+            "macs": best["macs"],
+            "class_counts_train": dict(zip(self.data.class_names, np.bincount(self.data.train_y).tolist())),
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        text = report.format()
+        (self.run_dir / "report.txt").write_text(
+            f"best epoch {best['epoch']} (val top-1 {100 * best['val_top1']:.2f}%)\n{text}\n"
+        )
+        plot_confusion(report, self.run_dir / "confusion_matrix.png")
+        rows = [json.loads(line) for line in (self.run_dir / "metrics.jsonl").read_text().splitlines() if line]
+        plot_curves(rows, self.run_dir / "curves.png")
+        log.info("test (PrivateTest) report, best epoch %d:\n%s", best["epoch"], text)
+        return report
+
+
+def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> Report | None:
+    return Trainer(cfg, resume).run(stop_after)
