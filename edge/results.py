@@ -1,0 +1,63 @@
+"""What the frame loop hands on: per-frame face results and periodic stats.
+
+The loop produces these; sinks (the MQTT publisher, a logger, a recorder) consume them through
+``ResultSink``. A sink must never block the loop: it queues and returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One tracked face in one frame.
+
+    ``box`` is (x, y, w, h) in frame pixels; ``emotion`` and ``score`` are the smoothed label and
+    its smoothed probability; ``scores`` maps every class name to its smoothed probability;
+    ``raw_scores`` the same for this frame alone.
+    """
+
+    face_id: int
+    box: tuple[int, int, int, int]
+    emotion: str
+    score: float
+    scores: dict[str, float]
+    raw_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """All faces of one processed frame. ``timestamp`` is wall-clock seconds (time.time()) at
+    capture; ``latency_ms`` from capture to this result."""
+
+    frame_index: int
+    timestamp: float
+    width: int
+    height: int
+    faces: tuple[FaceResult, ...]
+    latency_ms: float = 0.0
+
+    @property
+    def main_face(self) -> FaceResult | None:
+        """The largest face, the one the ``emotion`` topic follows."""
+        return max(self.faces, key=lambda f: f.area, default=None)
+
+
+class ResultSink(Protocol):
+    def handle_frame(self, result: FrameResult) -> None:
+        """Called for every processed frame (with or without faces); must not block."""
+        ...
+
+    def handle_stats(self, stats: dict[str, Any]) -> None:
+        """Called periodically with the loop's figures (fps, per-stage latency, drops, ...)."""
+        ...
+
+    def close(self) -> None:
+        """Flush what can be flushed within its own time limit and release resources."""
+        ...
