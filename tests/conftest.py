@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ SHARED = ROOT.parent / "shared"
 FER_ARCHIVE = SHARED / "datasets" / "fer2013.tar.gz"
 WILD = SHARED / "media" / "wild"
 YUNET = SHARED / "models" / "face_detection_yunet.onnx"
+SHIPPED_MODEL = ROOT / "models" / "emotion-edge-fp32.onnx"
 
 
 def _require(path: Path) -> Path:
@@ -45,3 +47,13 @@ def fer(fer_archive: Path, cache_dir: Path):  # type: ignore[no-untyped-def]
     from train.dataset import load_dataset
 
     return load_dataset(fer_archive, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    """The released FP32 model (``EMOTION_EDGE_TEST_MODEL`` overrides it during development)."""
+    override = os.environ.get("EMOTION_EDGE_TEST_MODEL")
+    path = Path(override) if override else SHIPPED_MODEL
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: export the release model first (make export)")
+    return path
