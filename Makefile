@@ -6,7 +6,7 @@ DATA ?= ../shared/datasets/fer2013.tar.gz
 RUN ?= release
 MODEL ?= models/emotion-edge-fp32.onnx
 
-.PHONY: install test lint format typecheck train evaluate export clean
+.PHONY: install test lint format typecheck train evaluate export int8 bench-model gpu-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,8 +16,11 @@ install: $(BIN)/python
 	# torch 2.13.0 is the CPU wheel this project is tested with; another request downloads CUDA builds.
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[train,dev]'
-	# Type stubs only: their declared tensorrt dependency cannot install off NVIDIA's index.
-	$(BIN)/pip install --no-deps tensorrt-stubs==10.13.0.35.1
+	# TensorRT's type stubs, for mypy only: kept out of the venv (they would leave an importable,
+	# empty `tensorrt` package) and without their tensorrt dependency, which only NVIDIA's index has.
+	rm -rf .typings
+	$(BIN)/pip install --no-deps --target .typings tensorrt-stubs==10.13.0.35.1
+	$(BIN)/python tools/fix_tensorrt_stubs.py .typings
 
 test: lint typecheck
 	$(BIN)/pytest -q
@@ -42,6 +45,16 @@ evaluate:
 
 export:
 	$(BIN)/emotion-edge export onnx runs/$(RUN)/best.pt --data $(DATA) --out $(MODEL)
+
+int8:
+	$(BIN)/emotion-edge export int8 $(MODEL) --data $(DATA)
+
+bench-model:
+	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx --batch 1 8 --runs 1000
+
+# On a Jetson or any CUDA host with TensorRT and pycuda: build both engines, compare with ONNX Runtime, time them.
+gpu-check:
+	$(BIN)/python -m export.gpu_check --fp32 models/emotion-edge-fp32.onnx --int8 models/emotion-edge-int8.onnx --faces $(DATA)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -58,8 +58,8 @@ class Preprocessing:
         """Apply the equalisation step to N x H x W uint8 crops (returns a new array)."""
         crops = _as_batch(crops)
         if self.equalize == "none":
-            return crops.copy()
-        out = np.empty_like(crops)
+            return np.array(crops, dtype=np.uint8, copy=True)
+        out: Uint8Array = np.empty_like(crops)
         if self.equalize == "hist":
             for i, crop in enumerate(crops):
                 out[i] = cv2.equalizeHist(crop)
@@ -71,9 +71,9 @@ class Preprocessing:
 
     def normalize(self, crops: Uint8Array) -> FloatArray:
         """Scale and standardise already-equalised crops to N x 1 x H x W float32."""
-        x = crops.astype(np.float32) * np.float32(self.scale)
+        x: FloatArray = crops.astype(np.float32) * np.float32(self.scale)
         x = (x - np.float32(self.mean)) / np.float32(self.std)
-        return x[:, None, :, :]
+        return np.ascontiguousarray(x[:, None, :, :])
 
     def apply(self, crops: Uint8Array) -> FloatArray:
         """The whole step: uint8 crops (N x 48 x 48 or 48 x 48) to the model's N x 1 x 48 x 48 input."""
@@ -95,7 +95,8 @@ class Preprocessing:
 class CropPolicy:
     """How a detected face becomes a square crop.
 
-    ``margin`` widens the detector's box by that fraction of its size on every side;
+    ``margin`` widens the detector's box by that fraction of its size on every side (a negative
+    margin tightens it: FER2013's crops are tighter than YuNet's boxes);
     ``align`` rotates the face so the eye line is horizontal when landmarks are known.
     """
 
@@ -105,8 +106,8 @@ class CropPolicy:
     color: str = "gray"
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.margin <= 1.0:
-            raise ContractError(f"crop.margin must be within [0, 1], got {self.margin}")
+        if not -0.3 <= self.margin <= 1.0:
+            raise ContractError(f"crop.margin must be within [-0.3, 1], got {self.margin}")
         if self.size <= 0:
             raise ContractError(f"crop.size must be positive, got {self.size}")
         if self.color != "gray":

@@ -22,7 +22,7 @@ class TrainConfig:
     out: str = "runs"
     name: str = "release"
     classes: list[str] = field(default_factory=list)  # empty: every class of the data set
-    epochs: int = 60
+    epochs: int = 64
     batch_size: int = 128
     optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum)
     lr: float = 2e-3

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge.contract import CropPolicy
 from train.dataset import LoadOptions, load_dataset
 from train.metrics import Report, compute_report
 
@@ -31,6 +32,17 @@ def checkpoint_predictor(path: Path):  # type: ignore[no-untyped-def]
             return torch.softmax(loaded.model(x), dim=1).numpy()
 
     return loaded.info.classes, predict
+
+
+def policy_of(model: Path) -> CropPolicy:
+    """The crop policy a model was exported (or trained) with."""
+    if model.suffix == ".onnx":
+        from edge.model_meta import read_onnx_metadata
+
+        return read_onnx_metadata(str(model)).crop
+    from export.onnx_export import load_checkpoint
+
+    return load_checkpoint(model).info.crop
 
 
 def evaluate_model(model: Path, data: str, split: str = "test", skip_bad: bool = False) -> Report:

@@ -59,7 +59,8 @@ class EmotionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.features(x)).flatten(1)
-        return self.classifier(self.dropout(x))
+        logits: torch.Tensor = self.classifier(self.dropout(x))
+        return logits
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,0 +1,149 @@
+"""``emotion-edge export``: onnx (FP32 from a checkpoint), int8 (Q/DQ), engine (TensorRT)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from train.metrics import Report
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA = "../shared/datasets/fer2013.tar.gz"
+
+
+def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("export", help="export models: onnx (FP32), int8 (Q/DQ for TensorRT), engine (TensorRT)")
+    esub = p.add_subparsers(dest="format", required=True)
+
+    onnx = esub.add_parser("onnx", help="checkpoint to a self-describing FP32 ONNX model")
+    onnx.add_argument("checkpoint", type=Path, help="best.pt of a training run")
+    onnx.add_argument("--out", type=Path, default=Path("models/emotion-edge-fp32.onnx"))
+    onnx.add_argument("--data", default=DEFAULT_DATA, help="real faces to check ONNX against torch")
+    onnx.add_argument("--name", default="emotion-edge-cnn")
+    onnx.add_argument("--version", default="1.0.0")
+    onnx.add_argument("--margin", type=float, help="crop margin to record (default: the checkpoint's)")
+    onnx.add_argument("--no-align", action="store_true", help="record a crop policy without eye alignment")
+    onnx.set_defaults(func=cmd_onnx)
+
+    int8 = esub.add_parser("int8", help="FP32 ONNX to an INT8 Q/DQ ONNX model (TensorRT explicit quantization)")
+    int8.add_argument("model", type=Path, help="the FP32 ONNX model")
+    int8.add_argument("--data", default=DEFAULT_DATA, help="data set whose train split calibrates")
+    int8.add_argument("--out", type=Path, help="default: MODEL with -fp32 replaced by -int8")
+    int8.add_argument("--calibration-images", type=int, default=1024, help="Training images to calibrate on")
+    int8.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    int8.add_argument("--seed", type=int, default=0)
+    int8.add_argument("--no-evaluate", action="store_true", help="skip the FP32 vs INT8 test-split comparison")
+    int8.set_defaults(func=cmd_int8)
+
+    engine = esub.add_parser("engine", help="build a TensorRT engine on this device (needs TensorRT and a GPU)")
+    engine.add_argument("model", type=Path, help="ONNX model: the INT8 Q/DQ one for int8, any for fp16")
+    engine.add_argument("--precision", choices=["fp16", "int8"], default="int8")
+    engine.add_argument("--max-batch", type=int, default=8, help="most faces per frame (the loop's max_faces)")
+    engine.add_argument("--workspace-mib", type=int, default=256)
+    engine.add_argument("--out", type=Path, help="default: MODEL.<precision>.engine beside the model")
+    engine.set_defaults(func=cmd_engine)
+
+
+def cmd_onnx(args: argparse.Namespace) -> int:
+    from edge.cli import needs_torch
+
+    needs_torch("export onnx")
+    from export.onnx_export import export_onnx, load_checkpoint, metrics_from_run
+    from train.dataset import load_dataset
+
+    run_dir = args.checkpoint.parent
+    metrics = metrics_from_run(run_dir) if (run_dir / "report.json").exists() else {}
+    crop = load_checkpoint(args.checkpoint).info.crop
+    if args.margin is not None:
+        crop = replace(crop, margin=args.margin)
+    if args.no_align:
+        crop = replace(crop, align=False)
+    faces, _ = load_dataset(args.data).split("val")
+    extra = {"run": str(run_dir)}
+    info, diff = export_onnx(args.checkpoint, args.out, faces[:1000], args.name, args.version, metrics, extra, crop)
+    print(f"wrote {args.out}: {len(info.classes)} classes, max |p_onnx - p_torch| = {diff:.2e} on 1000 real faces")
+    return 0
+
+
+def cmd_int8(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edge.model_meta import read_onnx_metadata
+    from export.quantize import quantize_int8
+    from train.dataset import load_dataset
+    from train.evaluate import evaluate_model
+    from train.trainer import stratified_subset
+
+    out = args.out or args.model.with_name(args.model.name.replace("fp32", "int8").replace(".onnx", "") + ".onnx")
+    if out == args.model:
+        out = args.model.with_name(args.model.stem + "-int8.onnx")
+    info = read_onnx_metadata(str(args.model))
+    dataset = load_dataset(args.data)
+    if list(dataset.class_names) != info.classes:
+        dataset = dataset.subset(info.classes)
+    train_x, train_y = dataset.split("train")
+    pick = stratified_subset(train_y, args.calibration_images, np.random.default_rng(args.seed))
+    result = quantize_int8(args.model, out, train_x[pick], args.method, calibration_source=str(args.data))
+    for finding in result.findings:
+        print(finding)
+    print(
+        f"wrote {out}: TensorRT explicit-quantization rules hold ({len(result.findings)} warnings); "
+        f"calibrated on {result.calibration_images} Training images ({args.method})"
+    )
+    if not args.no_evaluate:
+        fp32 = evaluate_model(args.model, args.data, "test")
+        int8 = evaluate_model(out, args.data, "test")
+        print(
+            f"{'':<10}{'FP32':>9}{'INT8':>9}\n{'top-1':<10}{100 * fp32.top1:>8.2f}%{100 * int8.top1:>8.2f}%"
+            f"\n{'macro-F1':<10}{100 * fp32.macro_f1:>8.2f}%{100 * int8.macro_f1:>8.2f}%"
+            f"\nINT8 - FP32 top-1: {100 * (int8.top1 - fp32.top1):+.2f} points on {int8.n} test images"
+        )
+        _record_metrics(out, int8, fp32)
+    return 0
+
+
+def _record_metrics(out: Path, int8: Report, fp32: Report) -> None:
+    """Store the INT8 model's own test figures in its metadata, beside its parent's."""
+    import onnx
+
+    from edge.model_meta import ModelInfo
+
+    model = onnx.load(str(out))
+    props = {p.key: p.value for p in model.metadata_props}
+    info = ModelInfo.from_props(props, source=str(out))
+    info.metrics = {
+        "split": "FER2013 PrivateTest",
+        "test_top1": round(int8.top1, 4),
+        "test_macro_f1": round(int8.macro_f1, 4),
+        "fp32_test_top1": round(fp32.top1, 4),
+    }
+    del model.metadata_props[:]
+    for key, value in info.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(out))
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from edge.engine_manager import default_engine_path, ensure_engine
+    from edge.model_meta import read_onnx_metadata
+    from edge.tensorrt_support import tensorrt_unavailable_reason
+
+    reason = tensorrt_unavailable_reason()
+    if reason:
+        raise RuntimeError(
+            f"cannot build a TensorRT engine here: {reason}. Build it on the Jetson (or any CUDA host "
+            "with TensorRT): the engine is specific to its GPU and TensorRT version"
+        )
+    info = read_onnx_metadata(str(args.model))
+    engine = args.out or default_engine_path(args.model, args.precision)
+    ensure_engine(
+        args.model, info, engine, args.precision, args.max_batch, rebuild=True, workspace_mib=args.workspace_mib
+    )
+    print(f"engine ready: {engine} (sidecar {engine.name}.json, build log {engine.name}.log)")
+    return 0
