@@ -52,10 +52,10 @@ def _parse(builder: trt.Builder, logger: _BuildLogger, onnx_path: Path) -> trt.I
         problems = []
         for i in range(parser.num_errors):
             error = parser.get_error(i)
+            # node_name() and node_operator() exist from TensorRT 10; 8.6 only has the node index.
             node = error.node_name() if hasattr(error, "node_name") else f"#{error.node()}"
-            problems.append(
-                f"node {node or '?'} ({error.node_operator() if hasattr(error, 'node_operator') else '?'}): {error.desc()}"
-            )
+            op = error.node_operator() if hasattr(error, "node_operator") else "?"
+            problems.append(f"node {node or '?'} ({op}): {error.desc()}")
         raise EngineBuildError(f"TensorRT's ONNX parser rejected {onnx_path}:\n  " + "\n  ".join(problems))
     return network
 
