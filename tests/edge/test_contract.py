@@ -33,7 +33,7 @@ def test_clahe_is_applied_per_image() -> None:
 def test_bad_values_name_the_key() -> None:
     with pytest.raises(ContractError, match=r"preprocessing.equalize='gamma' is not one of none, hist, clahe"):
         Preprocessing(equalize="gamma")
-    with pytest.raises(ContractError, match=r"crop.margin must be within \[0, 1\]"):
+    with pytest.raises(ContractError, match=r"crop.margin must be within \[-0.3, 1\]"):
         CropPolicy(margin=2.0)
     with pytest.raises(ContractError, match=r"unknown crop keys \['zoom'\]"):
         CropPolicy.from_dict({"zoom": 1})
