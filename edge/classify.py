@@ -43,6 +43,9 @@ class OnnxRuntimeClassifier:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # One small batch per frame leaves worker threads idle between frames; spinning there
+        # would steal the cores the capture thread and the detector need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         wanted = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         try:
@@ -61,13 +64,14 @@ class OnnxRuntimeClassifier:
         return np.asarray(probs, dtype=np.float32)
 
 
-def load_classifier(model_path: str | Path, backend: str = "auto") -> Classifier:
-    """``auto`` would prefer TensorRT; until its runtime lands, it uses ONNX Runtime and says so."""
+def load_classifier(model_path: str | Path, backend: str = "auto", threads: int = 0) -> Classifier:
+    """``auto`` would prefer TensorRT; until its runtime lands, it uses ONNX Runtime and says so.
+    ``threads`` is ONNX Runtime's intra-op thread count (0: its default, all cores)."""
     if backend not in ("auto", "onnxruntime", "tensorrt"):
-        raise ClassifierError(f"classifier.backend={backend!r}: choose auto, onnxruntime or tensorrt")
+        raise ClassifierError(f"model.backend={backend!r}: choose auto, onnxruntime or tensorrt")
     if backend == "tensorrt":
         raise ClassifierError("the tensorrt backend is not available in this version; use onnxruntime or auto")
-    classifier = OnnxRuntimeClassifier(model_path)
+    classifier = OnnxRuntimeClassifier(model_path, threads=threads)
     if backend == "auto":
         log.info("classifier backend auto: using onnxruntime (%s)", ", ".join(classifier.providers))
     return classifier

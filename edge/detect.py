@@ -1,9 +1,14 @@
-"""Face detectors behind one interface: ``detect(frame) -> list[Face]``."""
+"""Face detectors behind one interface: ``detect(frame) -> list[Face]``.
+
+``yunet`` (OpenCV's FaceDetectorYN: boxes, scores, 5 landmarks) is the default; ``haar`` is the
+no-download fallback where the installed OpenCV still has Haar cascades (4.x, not 5.x).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -30,8 +35,28 @@ class Face:
         return self.box[2] * self.box[3]
 
 
+class Detector(Protocol):
+    name: str
+
+    def detect(self, frame: Frame) -> list[Face]:
+        """Faces in frame pixels, largest first, at most the detector's ``max_faces``."""
+        ...
+
+
+def _downscaled(frame: Frame, max_side: int) -> tuple[Frame, float]:
+    h, w = frame.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale == 1.0:
+        return frame, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a sliver of a frame must not vanish
+    small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(small, dtype=np.uint8), scale
+
+
 class YuNetDetector:
     """OpenCV's ``FaceDetectorYN`` run on a frame downscaled so its longer side is ``max_side``."""
+
+    name = "yunet"
 
     def __init__(
         self,
@@ -57,15 +82,9 @@ class YuNetDetector:
         self._size: tuple[int, int] | None = None
 
     def detect(self, frame: Frame) -> list[Face]:
-        h, w = frame.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        small = (
-            frame
-            if scale == 1.0
-            else cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        )
+        small, scale = _downscaled(frame, self.max_side)
         if small.ndim == 2:
-            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+            small = np.asarray(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
         size = (small.shape[1], small.shape[0])
         if size != self._size:
             self._net.setInputSize(size)
@@ -82,3 +101,90 @@ class YuNetDetector:
             faces.append(Face((x, y, bw, bh), float(row[14]), landmarks))
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces[: self.max_faces]
+
+
+# Where OpenCV builds without the pip wheel's ``cv2.data`` (JetPack's, distro packages) keep them.
+HAAR_DIRS = (
+    "/usr/share/opencv4/haarcascades",
+    "/usr/local/share/opencv4/haarcascades",
+    "/usr/share/opencv/haarcascades",
+)
+HAAR_FILE = "haarcascade_frontalface_default.xml"
+
+
+def find_haar_cascade() -> Path | None:
+    data = getattr(cv2, "data", None)
+    dirs = ([data.haarcascades] if data is not None and hasattr(data, "haarcascades") else []) + list(HAAR_DIRS)
+    for folder in dirs:
+        path = Path(folder) / HAAR_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade: needs no download, but gives no landmarks (so crops are
+    not rotated upright), no calibrated score (every face scores 1.0) and misses more faces than
+    YuNet. OpenCV 5 removed it."""
+
+    name = "haar"
+
+    def __init__(
+        self,
+        max_side: int = 320,
+        min_face: int = 24,
+        max_faces: int = 8,
+        cascade: str | Path | None = None,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+    ) -> None:
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise DetectorError(
+                f"detector.kind = 'haar' needs OpenCV 4.x, and OpenCV {cv2.__version__} has no Haar cascades "
+                "(removed in 5.0): use detector.kind = 'yunet' (`emotion-edge models fetch` downloads its model) "
+                "or install opencv-python-headless<5"
+            )
+        path = Path(cascade) if cascade is not None else find_haar_cascade()
+        if path is None or not path.is_file():
+            raise DetectorError(
+                f"Haar cascade {path or HAAR_FILE} not found (looked in cv2.data and {', '.join(HAAR_DIRS)}): "
+                "install OpenCV's data files or use detector.kind = 'yunet'"
+            )
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise DetectorError(f"{path}: OpenCV cannot load this Haar cascade")
+        self.max_side = max_side
+        self.min_face = min_face
+        self.max_faces = max_faces
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+
+    def detect(self, frame: Frame) -> list[Face]:
+        small, scale = _downscaled(frame, self.max_side)
+        gray = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        gray = cv2.equalizeHist(gray)
+        smallest = max(1, round(self.min_face * scale))
+        rects = self._cascade.detectMultiScale(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(smallest, smallest)
+        )
+        # OpenCV returns an empty tuple, not an empty array, when it finds nothing.
+        boxes = np.asarray(rects, dtype=np.float64).reshape(-1, 4).tolist()
+        faces = [Face((x / scale, y / scale, w / scale, h / scale), 1.0) for x, y, w, h in boxes]
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces[: self.max_faces]
+
+
+def create_detector(
+    kind: str,
+    model: str | Path = "models/face_detection_yunet.onnx",
+    max_side: int = 320,
+    score_threshold: float = 0.7,
+    nms_threshold: float = 0.3,
+    min_face: int = 24,
+    max_faces: int = 8,
+) -> Detector:
+    if kind == "yunet":
+        return YuNetDetector(model, score_threshold, nms_threshold, max_side, min_face, max_faces)
+    if kind == "haar":
+        return HaarDetector(max_side, min_face, max_faces)
+    raise DetectorError(f"detector.kind={kind!r}: choose yunet or haar")

@@ -5,7 +5,30 @@ from __future__ import annotations
 import subprocess
 import sys
 
-EDGE_MODULES = ["edge", "edge.contract", "edge.model_meta", "edge.detect", "edge.align", "edge.classify", "edge.cli"]
+EDGE_MODULES = [
+    "edge",
+    "edge.contract",
+    "edge.model_meta",
+    "edge.detect",
+    "edge.align",
+    "edge.classify",
+    "edge.cli",
+    "edge.sources",
+    "edge.capture",
+    "edge.tracking",
+    "edge.smoothing",
+    "edge.stats",
+    "edge.config",
+    "edge.pipeline",
+    "edge.annotate",
+    "edge.sinks",
+    "edge.loop",
+    "edge.runner",
+    "edge.fetch",
+    "edge.bench_clip",
+    "edge.bench",
+    "edge.run_cli",
+]
 
 
 def test_importing_edge_imports_neither_torch_nor_the_workstation_packages() -> None:

@@ -66,9 +66,11 @@ def evaluate_wild(
     predict: Predict,
     class_names: tuple[str, ...] | list[str],
     policy: CropPolicy,
+    max_side: int = 320,
 ) -> WildResult:
+    """``max_side`` is the detector's working size: 320 px, as on the device by default."""
     images, labels, skipped = load_wild(root, class_names)
-    detector = YuNetDetector(detector_model, max_side=640)
+    detector = YuNetDetector(detector_model, max_side=max_side)
     found, correct = 0, 0
     for image, label in zip(images, labels):
         faces = detector.detect(image)[:1]  # one main face per photo: the largest

@@ -1,0 +1,157 @@
+"""The benchmark clip: 640x480 video with 1 or 4 real faces per frame, made from the wild photos.
+
+Each face is a photo from ``media/wild`` drifting slowly over a plain background (so the tracker
+sees continuous motion) and replaced by the next photo every ``hold`` frames. When a detector
+model is given, only photos in which it finds exactly one face at the clip's scale are used, so
+"1 face per frame" holds. Clips are cached outside the repository and reused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.detect import Frame, YuNetDetector
+
+log = logging.getLogger(__name__)
+
+CLIP_VERSION = 1  # bump when the clip's recipe changes, so stale cached clips are not reused
+WIDTH, HEIGHT = 640, 480
+LAYOUTS = {1: ((WIDTH, HEIGHT), 280, 40.0), 4: ((WIDTH // 2, HEIGHT // 2), 200, 15.0)}  # cell, photo height, drift
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "emotion-edge"
+
+
+def clip_path(faces: int, cache_dir: Path | None = None) -> Path:
+    return (cache_dir or default_cache_dir()) / "bench" / f"wild-{WIDTH}x{HEIGHT}-{faces}face-v{CLIP_VERSION}.avi"
+
+
+def wild_photos(wild_dir: Path) -> list[Path]:
+    labels = wild_dir / "labels.csv"
+    if labels.is_file():
+        with labels.open(newline="") as fh:
+            paths = [wild_dir / "images" / row["file"] for row in csv.DictReader(fh)]
+    else:
+        paths = sorted((wild_dir / "images").glob("*.jpg"))
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        raise FileNotFoundError(f"no photos in {wild_dir}/images: the benchmark clip is made from ../shared/media/wild")
+    return paths
+
+
+def _background(rng: np.random.Generator) -> Frame:
+    ramp = np.linspace(70, 130, WIDTH, dtype=np.float32)[None, :] + np.linspace(-15, 15, HEIGHT)[:, None]
+    noise = rng.normal(0, 3, (HEIGHT, WIDTH)).astype(np.float32)
+    gray = np.clip(ramp + noise, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+
+
+def _fit(photo: Frame, height: int) -> Frame:
+    h, w = photo.shape[:2]
+    return np.asarray(cv2.resize(photo, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA))
+
+
+def _paste(canvas: Frame, photo: Frame, cx: float, cy: float) -> None:
+    h, w = photo.shape[:2]
+    x0, y0 = round(cx - w / 2), round(cy - h / 2)
+    x1, y1 = max(0, x0), max(0, y0)
+    x2, y2 = min(canvas.shape[1], x0 + w), min(canvas.shape[0], y0 + h)
+    if x2 > x1 and y2 > y1:
+        canvas[y1:y2, x1:x2] = photo[y1 - y0 : y2 - y0, x1 - x0 : x2 - x0]
+
+
+def _usable(photos: list[Frame], detector_model: Path | None, background: Frame) -> list[int]:
+    """Indices of photos with exactly one face found at the clip's scale (all of them without a detector)."""
+    if detector_model is None:
+        return list(range(len(photos)))
+    detector = YuNetDetector(detector_model, max_side=320)
+    keep = []
+    for i, photo in enumerate(photos):
+        frame = background.copy()
+        _paste(frame, photo, WIDTH / 2, HEIGHT / 2)
+        if len(detector.detect(frame)) == 1:
+            keep.append(i)
+    return keep
+
+
+def make_bench_clip(
+    wild_dir: Path,
+    faces: int,
+    out: Path,
+    frames: int = 300,
+    fps: float = 30.0,
+    hold: int = 10,
+    detector_model: Path | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write the clip to ``out`` (an .avi, MJPG) and its facts to ``out`` with .json; returns ``out``."""
+    if faces not in LAYOUTS:
+        raise ValueError(f"a benchmark clip has {' or '.join(map(str, LAYOUTS))} faces per frame, not {faces}")
+    (cell_w, cell_h), photo_h, drift = LAYOUTS[faces]
+    rng = np.random.default_rng(seed)
+    background = _background(rng)
+    paths = wild_photos(wild_dir)
+    loaded = [cv2.imread(str(p)) for p in paths]
+    unreadable = [p.name for p, im in zip(paths, loaded) if im is None]
+    if unreadable:
+        raise FileNotFoundError(f"unreadable photos in {wild_dir}: {', '.join(unreadable[:5])}")
+    photos = [_fit(np.asarray(im, dtype=np.uint8), photo_h) for im in loaded]
+    usable = _usable(photos, detector_model, background)
+    if len(usable) < faces:
+        raise ValueError(f"only {len(usable)} photos in {wild_dir} have one detectable face; need at least {faces}")
+    cells = [(cell_w * (k % 2) + cell_w / 2, cell_h * (k // 2) + cell_h / 2) for k in range(faces)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.stem + ".part" + out.suffix)
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*"MJPG"), fps, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {partial} (MJPG in AVI)")
+    used: set[int] = set()
+    try:
+        for t in range(frames):
+            frame = background.copy()
+            for k, (cx, cy) in enumerate(cells):
+                # Each cell moves through the photos at its own offset, so the four faces differ.
+                slot = t // hold + k * (len(usable) // faces)
+                index = usable[slot % len(usable)]
+                used.add(index)
+                dx = drift * math.sin(2 * math.pi * t / 90 + k)
+                dy = drift * 0.4 * math.sin(2 * math.pi * t / 70 + 2 * k)
+                _paste(frame, photos[index], cx + dx, cy + dy)
+            writer.write(frame)
+    finally:
+        writer.release()
+    os.replace(partial, out)
+    facts = {
+        "faces_per_frame": faces,
+        "frames": frames,
+        "fps": fps,
+        "size": [WIDTH, HEIGHT],
+        "hold": hold,
+        "photos": [paths[i].name for i in sorted(used)],
+        "photos_checked_by_detector": detector_model is not None,
+        "wild_dir": str(wild_dir),
+        "version": CLIP_VERSION,
+    }
+    out.with_suffix(".json").write_text(json.dumps(facts, indent=2) + "\n")
+    log.info("wrote benchmark clip %s: %d frames, %d face(s) each, %d photos", out, frames, faces, len(used))
+    return out
+
+
+def cached_bench_clip(
+    wild_dir: Path, faces: int, cache_dir: Path | None = None, detector_model: Path | None = None
+) -> Path:
+    """The cached clip for ``faces``, made first if it is not there yet."""
+    path = clip_path(faces, cache_dir)
+    if path.is_file() and path.with_suffix(".json").is_file():
+        return path
+    return make_bench_clip(wild_dir, faces, path, detector_model=detector_model)

@@ -1,0 +1,192 @@
+"""The capture thread: reads a source on its own thread and hands the loop one frame at a time.
+
+In ``latest`` mode (cameras, and files played in real time) it keeps only the newest frame, so the
+loop never works on a stale one; every frame replaced before the loop took it is counted as
+dropped. In ``every`` mode (benchmarks, batch runs over a file) the thread waits for the loop, so
+nothing is dropped. A source that fails is closed and reopened with exponential backoff; a finite
+source that ends finishes the grabber.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from edge.detect import Frame
+from edge.sources import Source, SourceEnded, SourceError, redact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    image: Frame
+    index: int  # sequence number of the frame among those read from the source, from 0
+    captured_at: float  # time.perf_counter() when the frame became available
+    wall_time: float  # time.time() at the same moment
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_s: float = 0.5
+    max_s: float = 10.0
+    max_retries: int = 0  # reopen attempts in a row before giving up; 0 retries forever
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_s, self.initial_s * 2 ** max(0, attempt - 1)))
+
+
+class FrameGrabber:
+    """Owns the source from ``start()`` (which opens it, so open errors surface at once) to
+    ``stop()`` (which closes it)."""
+
+    def __init__(
+        self,
+        source: Source,
+        keep_latest: bool = True,
+        pace_fps: float | None = None,
+        retry: RetryPolicy | None = None,
+        pace_to_source: bool = False,
+    ) -> None:
+        """``pace_fps`` delivers at most that many frames per second; ``pace_to_source`` paces a
+        file or folder at its own rate (known once it is open), as if it were a camera."""
+        self.source = source
+        self.keep_latest = keep_latest
+        self.pace_fps = pace_fps
+        self.pace_to_source = pace_to_source
+        self.retry = retry or RetryPolicy()
+        self.frames_read = 0
+        self.dropped = 0
+        self.failures = 0
+        self.reconnects = 0
+        self.error: str | None = None  # why the grabber gave up, when it did
+        self._slot: CapturedFrame | None = None
+        self._finished = False
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def uri(self) -> str:
+        return redact(self.source.uri)
+
+    @property
+    def bad_frames(self) -> int:
+        return self.source.bad_frames
+
+    @property
+    def finished(self) -> bool:
+        """True once the source ended or was given up and its last frame has been taken."""
+        with self._cond:
+            return self._finished and self._slot is None
+
+    def start(self) -> FrameGrabber:
+        self.source.open()
+        if self.pace_to_source and not self.source.live:
+            self.pace_fps = self.source.nominal_fps
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread.start()
+        return self
+
+    def get(self, timeout: float | None = None) -> CapturedFrame | None:
+        """The next frame, or None when none came within ``timeout`` or the source is done."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._slot is not None or self._finished, timeout):
+                return None
+            frame, self._slot = self._slot, None
+            self._cond.notify_all()
+            return frame
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                # A driver blocked inside read() cannot be interrupted; the thread is a daemon.
+                log.warning("capture thread for %s did not stop within %.0f s", self.uri, timeout)
+                return
+        self.source.close()
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "frames_read": self.frames_read,
+            "dropped_frames": self.dropped,
+            "bad_frames": self.bad_frames,
+            "source_failures": self.failures,
+            "reconnects": self.reconnects,
+        }
+
+    # --- the capture thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        period = 1.0 / self.pace_fps if self.pace_fps else 0.0
+        due = time.perf_counter()
+        try:
+            while not self._stop.is_set():
+                try:
+                    image = self.source.read()
+                except SourceEnded as exc:
+                    log.info("%s", exc)
+                    break
+                except Exception as exc:  # any read error (ours or cv2's) is a failure to retry
+                    if not self._recover(exc):
+                        break
+                    due = time.perf_counter()
+                    continue
+                if period:
+                    due += period
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        self._stop.wait(delay)
+                    elif delay < -period:
+                        due = time.perf_counter()  # fell behind: do not burst to catch up
+                self._publish(image)
+        finally:
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+
+    def _publish(self, image: Frame) -> None:
+        with self._cond:
+            if not self.keep_latest:
+                self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())
+                if self._stop.is_set():
+                    return
+            elif self._slot is not None:
+                self.dropped += 1
+            self._slot = CapturedFrame(image, self.frames_read, time.perf_counter(), time.time())
+            self.frames_read += 1
+            self._cond.notify_all()
+
+    def _recover(self, exc: Exception) -> bool:
+        """Close and reopen the source with backoff; False when retries ran out or we were stopped."""
+        self.failures += 1
+        self.source.close()
+        attempt = 0
+        reason = str(exc) or type(exc).__name__
+        while not self._stop.is_set():
+            attempt += 1
+            if self.retry.max_retries and attempt > self.retry.max_retries:
+                self.error = f"{self.uri}: gave up after {self.retry.max_retries} reopen attempts ({reason})"
+                log.error("%s", self.error)
+                return False
+            delay = self.retry.delay(attempt)
+            log.warning("source %s failed (%s); reopening in %.1f s (attempt %d)", self.uri, reason, delay, attempt)
+            if self._stop.wait(delay):
+                return False
+            try:
+                self.source.open()
+            except SourceError as err:
+                reason = str(err)
+                continue
+            except Exception as err:  # cv2 may raise its own error types while reopening
+                reason = f"{type(err).__name__}: {err}"
+                continue
+            self.reconnects += 1
+            log.info("source %s reopened after %d attempt(s)", self.uri, attempt)
+            return True
+        return False

@@ -1,0 +1,123 @@
+"""One frame's work: detect, align, classify (one batch), track, smooth; with per-stage times."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from edge.align import crop_faces
+from edge.classify import Classifier, load_classifier
+from edge.config import DeviceConfig
+from edge.contract import CropPolicy
+from edge.detect import Detector, Frame, create_detector
+from edge.results import FaceResult
+from edge.smoothing import EmotionSmoother
+from edge.tracking import IouTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent in each stage of one frame."""
+
+    detect: float = 0.0
+    align: float = 0.0
+    infer: float = 0.0
+    track: float = 0.0
+
+
+class FacePipeline:
+    def __init__(
+        self,
+        detector: Detector,
+        classifier: Classifier,
+        policy: CropPolicy,
+        tracker: IouTracker,
+        smoother: EmotionSmoother,
+    ) -> None:
+        self.detector = detector
+        self.classifier = classifier
+        self.policy = policy
+        self.tracker = tracker
+        self.smoother = smoother
+        self.classes = list(classifier.info.classes)
+
+    def process(self, image: Frame, now: float) -> tuple[list[FaceResult], StageTimes]:
+        """The tracked, smoothed faces of one frame; ``now`` (seconds) drives the tracker's grace period."""
+        t0 = time.perf_counter()
+        faces = self.detector.detect(image)
+        t1 = time.perf_counter()
+        crops = crop_faces(image, faces, self.policy)
+        t2 = time.perf_counter()
+        probs = self.classifier.predict(crops)
+        t3 = time.perf_counter()
+        ids = self.tracker.update([f.box for f in faces], now)
+        self.smoother.retain(self.tracker.active_ids)
+        height, width = image.shape[:2]
+        results = []
+        for face, face_id, p in zip(faces, ids, probs):
+            smoothed = self.smoother.update(face_id, p)
+            results.append(
+                FaceResult(
+                    face_id=face_id,
+                    box=_frame_box(face.box, width, height),
+                    emotion=smoothed.label,
+                    score=round(smoothed.score, 4),
+                    scores={c: round(float(v), 4) for c, v in zip(self.classes, smoothed.probs)},
+                    raw_scores={c: round(float(v), 4) for c, v in zip(self.classes, p)},
+                )
+            )
+        t4 = time.perf_counter()
+        return results, StageTimes(
+            detect=(t1 - t0) * 1e3, align=(t2 - t1) * 1e3, infer=(t3 - t2) * 1e3, track=(t4 - t3) * 1e3
+        )
+
+
+def _frame_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """The box in whole pixels, clipped to the frame (detectors may reach past its edge)."""
+    x, y, w, h = box
+    x0, y0 = int(np.clip(round(x), 0, width)), int(np.clip(round(y), 0, height))
+    x1, y1 = int(np.clip(round(x + w), 0, width)), int(np.clip(round(y + h), 0, height))
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def crop_policy(model_policy: CropPolicy, margin: float | None, align: bool | None) -> CropPolicy:
+    """The model's crop policy with the configuration's overrides, if any."""
+    policy = model_policy
+    if margin is not None:
+        policy = replace(policy, margin=margin)
+    if align is not None:
+        policy = replace(policy, align=align)
+    return policy
+
+
+def build_pipeline(config: DeviceConfig) -> FacePipeline:
+    """Load the detector and the classifier once; every frame reuses them."""
+    import cv2
+
+    d, m = config.detector, config.model
+    if d.threads:
+        cv2.setNumThreads(d.threads)
+    detector = create_detector(d.kind, d.model, d.max_side, d.score_threshold, d.nms_threshold, d.min_face, d.max_faces)
+    classifier = load_classifier(m.path, m.backend, threads=m.threads)
+    policy = crop_policy(classifier.info.crop, m.crop_margin, m.crop_align)
+    if policy != classifier.info.crop:
+        log.info("crop policy %s overrides the model's %s", policy, classifier.info.crop)
+    if d.kind == "haar" and policy.align:
+        log.info("the haar detector gives no landmarks: crops are not rotated upright")
+    info = classifier.info
+    log.info(
+        "model %s %s (%d classes) on %s; detector %s at %d px", info.name, info.version, len(info.classes),
+        classifier.backend, detector.name, d.max_side,
+    )  # fmt: skip
+    return FacePipeline(
+        detector,
+        classifier,
+        policy,
+        IouTracker(config.tracker.iou_threshold, config.tracker.grace_s),
+        EmotionSmoother(info.classes, config.smoother.alpha, config.smoother.hysteresis),
+    )

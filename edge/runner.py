@@ -1,0 +1,111 @@
+"""The body of ``emotion-edge run``: build everything from the configuration, run the loop until a
+signal, the end of the source or a frame limit, and always release the camera and close the sinks."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from edge.annotate import Recorder, Window
+from edge.capture import FrameGrabber, RetryPolicy
+from edge.config import DeviceConfig
+from edge.loop import FrameLoop, close_sinks
+from edge.pipeline import build_pipeline
+from edge.results import ResultSink
+from edge.sinks import JsonLinesSink
+from edge.sources import Source, SourceSettings, make_source
+from edge.stats import LoopStats, format_line
+
+log = logging.getLogger(__name__)
+
+
+def build_sinks(config: DeviceConfig) -> list[ResultSink]:
+    """The sinks the configuration asks for. (The MQTT publisher from ``edge.mqtt`` joins here.)"""
+    sinks: list[ResultSink] = []
+    if config.output.results:
+        sinks.append(JsonLinesSink(config.output.results))
+    return sinks
+
+
+def make_grabber(config: DeviceConfig) -> tuple[Source, FrameGrabber]:
+    s = config.source
+    settings = SourceSettings(s.width, s.height, s.fps, s.fourcc, s.loop, s.bad_frame_limit)
+    source = make_source(s.uri, settings)
+    grabber = FrameGrabber(
+        source,
+        keep_latest=source.live or s.realtime,
+        retry=RetryPolicy(s.retry_initial_s, s.retry_max_s, s.max_retries),
+        pace_to_source=s.realtime,
+    )
+    return source, grabber
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT ask for a clean stop instead of killing the process mid-frame."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks: list[ResultSink] | None = None) -> int:
+    """Run until stopped; 0 when stopped or the source ended, 1 when the source was given up."""
+    stopping = threading.Event()
+    sinks: list[ResultSink] = []
+    window: Window | None = None
+    recorder: Recorder | None = None
+    grabber: FrameGrabber | None = None
+    with stop_on_signals(stopping.set):
+        try:
+            sinks = list(extra_sinks or [])
+            sinks += build_sinks(config)
+            # Output problems (no display, no such folder) show up before the camera is opened.
+            if config.output.show:
+                window = Window()
+            if config.output.record:
+                recorder = Recorder(config.output.record, config.source.fps)
+            pipeline = build_pipeline(config)
+            source, grabber = make_grabber(config)
+            grabber.start()
+            if recorder is not None:
+                recorder.fps = source.nominal_fps
+            loop = FrameLoop(
+                grabber,
+                pipeline,
+                sinks,
+                LoopStats(config.stats.window),
+                config.stats.interval_s,
+                window,
+                recorder,
+                stop_event=stopping,
+            )
+            log.info("running on %s; stop with Ctrl+C or SIGTERM", grabber.uri)
+            summary = loop.run(max_frames=max_frames)
+        finally:
+            if grabber is not None:
+                grabber.stop()
+            if recorder is not None:
+                recorder.close()
+            if window is not None:
+                window.close()
+            close_sinks(sinks)
+    log.info("stopped (%s) after %d frames: %s", summary.reason, summary.frames, format_line(summary.stats))
+    if summary.reason == "source failed":
+        log.error("%s", summary.error)
+        return 1
+    return 0

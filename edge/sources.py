@@ -1,0 +1,462 @@
+"""Frame sources chosen by URI: cameras, Jetson CSI cameras, network streams, video files, image
+folders and Raspberry Pi cameras.
+
+Each source is a small class with ``open()``, ``read()`` and ``close()``; ``open_source`` picks one
+from the URI. ``read()`` returns the next BGR frame and skips unreadable frames itself (counting
+them in ``bad_frames``); it raises ``SourceEnded`` when a finite source is done and
+``SourceFailure`` when the device or stream broke (the capture thread then retries with backoff).
+``open()`` raises ``SourceOpenError`` with the URI and the likely cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+
+from edge.detect import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+# A live source whose failed reads have taken this long has stalled, whatever bad_frame_limit says.
+STALL_S = 2.0
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
+URI_FORMS = (
+    "/dev/videoN or N (V4L2 camera), csi://N (Jetson CSI camera), rtsp://... or http(s)://... (stream), "
+    "a video file, a directory of images, picamera2://N (Raspberry Pi camera)"
+)
+
+
+class SourceError(RuntimeError):
+    """Base of the source errors; messages name the URI."""
+
+
+class SourceOpenError(SourceError):
+    """The source cannot be opened; the message names the URI and the likely cause."""
+
+
+class SourceFailure(SourceError):
+    """The source broke while running (unplugged camera, dropped stream); worth retrying."""
+
+
+class SourceEnded(Exception):
+    """A finite source (a file without ``loop``, a folder) has no more frames."""
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What a source is asked for; a camera may deliver something else, which it logs."""
+
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    fourcc: str = "MJPG"
+    loop: bool = False
+    # This many unreadable frames in a row means the source itself failed (or, for a file, ended).
+    bad_frame_limit: int = 5
+
+
+class Source(Protocol):
+    uri: str
+    # Live sources (cameras, streams) run at their own pace and are retried when they fail;
+    # the others (files, folders) can be read as fast as wanted and can end.
+    live: bool
+    bad_frames: int
+
+    def open(self) -> None: ...
+
+    def read(self) -> Frame: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def nominal_fps(self) -> float:
+        """The rate the source delivers at, or would play at in real time."""
+        ...
+
+
+def redact(uri: str) -> str:
+    """The URI without its password, for logs and messages."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def has_gstreamer() -> bool:
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return "YES" in line.split(":", 1)[1]
+    return False
+
+
+class _CaptureSource:
+    """A source read through ``cv2.VideoCapture``; subclasses say how to open it and why it failed."""
+
+    live = True
+
+    def __init__(self, uri: str, settings: SourceSettings) -> None:
+        self.uri = uri
+        self.settings = settings
+        self.bad_frames = 0
+        self._cap: cv2.VideoCapture | None = None
+
+    def _create(self) -> cv2.VideoCapture:
+        raise NotImplementedError
+
+    def _why_not_opened(self) -> str:
+        raise NotImplementedError
+
+    def _after_open(self, cap: cv2.VideoCapture) -> None:
+        """Hook for sources that configure the device once it is open."""
+
+    def open(self) -> None:
+        self.close()
+        cap = self._create()
+        if not cap.isOpened():
+            cap.release()
+            raise SourceOpenError(f"{redact(self.uri)}: {self._why_not_opened()}")
+        self._after_open(cap)
+        self._cap = cap
+
+    def _read_one(self) -> Frame | None:
+        if self._cap is None:
+            raise SourceFailure(f"{redact(self.uri)} is not open")
+        ok, frame = self._cap.read()
+        if not ok or frame is None or frame.size == 0:
+            return None
+        return np.asarray(frame, dtype=np.uint8)
+
+    def _no_more_frames(self) -> Frame:
+        raise SourceFailure(
+            f"{redact(self.uri)}: no frame in {self.settings.bad_frame_limit} reads "
+            "(device unplugged or stream dropped)"
+        )
+
+    def read(self) -> Frame:
+        started = time.monotonic()
+        for attempt in range(self.settings.bad_frame_limit):
+            frame = self._read_one()
+            if frame is not None:
+                # Failed reads followed by a good one were corrupt frames, not the end.
+                self.bad_frames += attempt
+                return frame
+            if self.live and time.monotonic() - started > STALL_S:
+                break  # a stalled stream: each read waits out its timeout, so do not wait five
+        return self._no_more_frames()
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    @property
+    def nominal_fps(self) -> float:
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS)) if self._cap is not None else 0.0
+        return fps if 0.0 < fps < 1000.0 else self.settings.fps
+
+
+def list_video_devices() -> list[str]:
+    return sorted(str(p) for p in Path("/dev").glob("video*"))
+
+
+class V4L2Source(_CaptureSource):
+    """A USB or built-in camera: ``/dev/videoN`` (or any /dev path, such as /dev/v4l/by-id/...)
+    or a bare index ``N``. Asks for ``fourcc`` (MJPG keeps USB bandwidth low), size and fps."""
+
+    def __init__(self, uri: str, settings: SourceSettings, device: str | int) -> None:
+        super().__init__(uri, settings)
+        self.device = device
+
+    def _create(self) -> cv2.VideoCapture:
+        if isinstance(self.device, str):
+            if not os.path.exists(self.device):
+                present = ", ".join(list_video_devices()) or "none"
+                raise SourceOpenError(
+                    f"{self.uri}: no such device (video devices present: {present}); "
+                    "is the camera plugged in, and is this the right index?"
+                )
+            if not os.access(self.device, os.R_OK | os.W_OK):
+                raise SourceOpenError(
+                    f"{self.uri}: permission denied; add this user to the 'video' group "
+                    "(sudo usermod -aG video $USER, then log in again)"
+                )
+            return cv2.VideoCapture(self.device, cv2.CAP_V4L2)
+        return cv2.VideoCapture(self.device, cv2.CAP_ANY)
+
+    def _why_not_opened(self) -> str:
+        return (
+            "the device exists but OpenCV cannot open it as a camera: is another program using it, "
+            "or is this a metadata node rather than a capture node (try the next /dev/videoN)?"
+        )
+
+    def _after_open(self, cap: cv2.VideoCapture) -> None:
+        s = self.settings
+        if s.fourcc:
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*s.fourcc[:4].ljust(4)))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, s.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, s.height)
+        cap.set(cv2.CAP_PROP_FPS, s.fps)
+        # A driver-side queue would hand us stale frames; the capture thread does the buffering.
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        if got != (s.width, s.height):
+            log.warning("%s: asked for %dx%d, the camera delivers %dx%d", self.uri, s.width, s.height, *got)
+
+
+def csi_pipeline(sensor_id: int, settings: SourceSettings) -> str:
+    """GStreamer pipeline from a Jetson CSI sensor to BGR frames, dropping what the app has not taken."""
+    s = settings
+    return (
+        f"nvarguscamerasrc sensor-id={sensor_id} ! "
+        f"video/x-raw(memory:NVMM), width={s.width}, height={s.height}, framerate={round(s.fps)}/1 ! "
+        "nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! "
+        "appsink drop=true max-buffers=1 sync=false"
+    )
+
+
+class CsiSource(_CaptureSource):
+    """A Jetson CSI camera through ``nvarguscamerasrc``; needs an OpenCV built with GStreamer (JetPack's)."""
+
+    def __init__(self, uri: str, settings: SourceSettings, sensor_id: int) -> None:
+        super().__init__(uri, settings)
+        self.sensor_id = sensor_id
+
+    def _create(self) -> cv2.VideoCapture:
+        if not has_gstreamer():
+            raise SourceOpenError(
+                f"{self.uri}: this OpenCV ({cv2.__version__}) was built without GStreamer, which CSI cameras "
+                "need; on a Jetson use JetPack's OpenCV (create the venv with --system-site-packages and "
+                "pip uninstall opencv-python-headless from it)"
+            )
+        return cv2.VideoCapture(csi_pipeline(self.sensor_id, self.settings), cv2.CAP_GSTREAMER)
+
+    def _why_not_opened(self) -> str:
+        return (
+            f"nvarguscamerasrc cannot open sensor {self.sensor_id}: is the ribbon cable seated and the "
+            "camera listed by `ls /dev/video*`? If so, restart the daemon: sudo systemctl restart nvargus-daemon"
+        )
+
+
+class StreamSource(_CaptureSource):
+    """An RTSP/RTMP/HTTP(S) stream through FFmpeg, with open and read timeouts so a dead
+    server fails instead of hanging."""
+
+    timeout_ms = 5000
+
+    def _create(self) -> cv2.VideoCapture:
+        if not hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):  # OpenCV before 4.5.2: FFmpeg's own timeouts
+            return cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms]
+        return cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, params)
+
+    def _why_not_opened(self) -> str:
+        return (
+            "cannot open the stream: check the address, port, path and credentials, that the server is up "
+            "and reachable from here, and that it serves a format FFmpeg reads"
+        )
+
+
+class VideoFileSource(_CaptureSource):
+    """A video file; ends at its last frame, or starts again when ``loop`` is set."""
+
+    live = False
+
+    def __init__(self, uri: str, settings: SourceSettings, path: Path) -> None:
+        super().__init__(uri, settings)
+        self.path = path
+        self.loops = 0
+
+    def _create(self) -> cv2.VideoCapture:
+        return cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
+
+    def _why_not_opened(self) -> str:
+        return "OpenCV cannot decode this file: is it a video in a container and codec FFmpeg reads (mp4, avi, mkv)?"
+
+    def _no_more_frames(self) -> Frame:
+        if not self.settings.loop:
+            raise SourceEnded(f"{self.uri}: end of file")
+        # Reopening is the one rewind every container and backend supports.
+        self.open()
+        self.loops += 1
+        frame = self._read_one()
+        if frame is None:
+            raise SourceFailure(f"{self.uri}: no readable frame after rewinding")
+        return frame
+
+
+class ImageDirSource:
+    """The images of a folder in name order, as frames; ends after the last unless ``loop``.
+    Unreadable files are skipped, logged and counted."""
+
+    live = False
+
+    def __init__(self, uri: str, settings: SourceSettings, path: Path) -> None:
+        self.uri = uri
+        self.settings = settings
+        self.path = path
+        self.bad_frames = 0
+        self.loops = 0
+        self._files: list[Path] = []
+        self._next = 0
+        self._good_this_pass = 0
+
+    def open(self) -> None:
+        try:
+            files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        except OSError as exc:
+            raise SourceOpenError(f"{self.uri}: cannot list this directory ({exc.strerror or exc})") from exc
+        if not files:
+            raise SourceOpenError(f"{self.uri}: no images ({', '.join(IMAGE_SUFFIXES)}) in this directory")
+        self._files = files
+        self._next = 0
+        self._good_this_pass = 0
+
+    def read(self) -> Frame:
+        while True:
+            if self._next >= len(self._files):
+                if self._good_this_pass == 0:
+                    raise SourceFailure(f"{self.uri}: none of its {len(self._files)} images could be read")
+                if not self.settings.loop:
+                    raise SourceEnded(f"{self.uri}: last image read")
+                self._next, self._good_this_pass = 0, 0
+                self.loops += 1
+            path = self._files[self._next]
+            self._next += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                self.bad_frames += 1
+                log.warning("%s: skipping %s: missing or not a readable image", self.uri, path.name)
+                continue
+            self._good_this_pass += 1
+            return np.asarray(image, dtype=np.uint8)
+
+    def close(self) -> None:
+        self._files = []
+
+    @property
+    def nominal_fps(self) -> float:
+        return self.settings.fps
+
+
+class Picamera2Source:
+    """A Raspberry Pi camera through libcamera's ``picamera2``."""
+
+    live = True
+
+    def __init__(self, uri: str, settings: SourceSettings, index: int) -> None:
+        self.uri = uri
+        self.settings = settings
+        self.index = index
+        self.bad_frames = 0
+        self._camera: Any = None
+
+    def open(self) -> None:
+        self.close()
+        try:
+            from picamera2 import Picamera2
+        except ImportError as exc:
+            raise SourceOpenError(
+                f"{self.uri}: picamera2 is not installed; on Raspberry Pi OS run `sudo apt install "
+                "python3-picamera2` and create the venv with --system-site-packages"
+            ) from exc
+        cameras = Picamera2.global_camera_info()
+        if self.index >= len(cameras):
+            raise SourceOpenError(
+                f"{self.uri}: no camera {self.index} (libcamera sees {len(cameras)}); check the ribbon cable "
+                "and `rpicam-hello --list-cameras`"
+            )
+        try:
+            camera = Picamera2(self.index)
+            s = self.settings
+            # libcamera's RGB888 is laid out B, G, R in memory: OpenCV's order already.
+            config = camera.create_video_configuration(
+                main={"size": (s.width, s.height), "format": "RGB888"}, controls={"FrameRate": s.fps}
+            )
+            camera.configure(config)
+            camera.start()
+        except Exception as exc:  # picamera2 raises many untyped errors (busy, unsupported mode)
+            raise SourceOpenError(f"{self.uri}: picamera2 cannot start camera {self.index} ({exc})") from exc
+        self._camera = camera
+
+    def read(self) -> Frame:
+        if self._camera is None:
+            raise SourceFailure(f"{self.uri} is not open")
+        try:
+            frame = self._camera.capture_array("main")
+        except Exception as exc:  # a camera that vanished raises from deep inside libcamera
+            raise SourceFailure(f"{self.uri}: capture failed ({exc})") from exc
+        return np.ascontiguousarray(frame[:, :, :3], dtype=np.uint8)
+
+    def close(self) -> None:
+        if self._camera is not None:
+            try:
+                self._camera.stop()
+                self._camera.close()
+            finally:
+                self._camera = None
+
+    @property
+    def nominal_fps(self) -> float:
+        return self.settings.fps
+
+
+def _index(uri: str, scheme: str, rest: str) -> int:
+    if not re.fullmatch(r"\d+", rest):
+        raise SourceOpenError(f"{uri}: {scheme}://N needs a camera number N (such as {scheme}://0)")
+    return int(rest)
+
+
+def make_source(uri: str | int, settings: SourceSettings | None = None) -> Source:
+    """The source for a URI (not yet opened). Raises ``SourceOpenError`` for a URI no source takes."""
+    settings = settings or SourceSettings()
+    text = str(uri).strip()
+    if not text:
+        raise SourceOpenError(f"empty source URI; use one of: {URI_FORMS}")
+    if re.fullmatch(r"\d+", text):
+        # A bare index means /dev/videoN on Linux, where opening by path gives clearer errors.
+        device: str | int = f"/dev/video{text}" if sys.platform.startswith("linux") else int(text)
+        return V4L2Source(text, settings, device)
+    if text.startswith("/dev/"):
+        return V4L2Source(text, settings, text)
+    match = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)", text)
+    if match:
+        scheme, rest = match.group(1).lower(), match.group(2)
+        if scheme == "csi":
+            return CsiSource(text, settings, _index(text, scheme, rest))
+        if scheme == "picamera2":
+            return Picamera2Source(text, settings, _index(text, scheme, rest))
+        if scheme in STREAM_SCHEMES:
+            return StreamSource(text, settings)
+        if scheme == "file":
+            text = rest
+        else:
+            raise SourceOpenError(f"{redact(text)}: unknown source scheme {scheme!r}; use one of: {URI_FORMS}")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return ImageDirSource(text, settings, path)
+    if path.is_file():
+        if not os.access(path, os.R_OK):
+            raise SourceOpenError(f"{text}: permission denied reading this file")
+        return VideoFileSource(text, settings, path)
+    raise SourceOpenError(f"{text}: no such file or directory; a source is one of: {URI_FORMS}")
+
+
+def open_source(uri: str | int, settings: SourceSettings | None = None) -> Source:
+    """``make_source`` and ``open`` in one step, timing the open for the log."""
+    source = make_source(uri, settings)
+    started = time.perf_counter()
+    source.open()
+    log.info("opened source %s in %.2f s", redact(source.uri), time.perf_counter() - started)
+    return source

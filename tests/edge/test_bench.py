@@ -1,0 +1,77 @@
+"""The benchmark: its clip is made from real faces and cached; the command prints a table and JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.bench import format_report, run_bench
+from edge.bench_clip import cached_bench_clip, clip_path, make_bench_clip
+from tests.edge.conftest import write_numbered_clip
+
+pytestmark = pytest.mark.shared
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_clip_is_640x480_with_its_facts_beside_it(face_clip: Path) -> None:
+    capture = cv2.VideoCapture(str(face_clip))
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 480)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    capture.release()
+    facts = json.loads(face_clip.with_suffix(".json").read_text())
+    assert facts["faces_per_frame"] == 1 and facts["frames"] == 30 and facts["photos_checked_by_detector"]
+    assert len(facts["photos"]) == 3  # ten frames per photo
+
+
+def test_the_cached_clip_is_made_once_and_then_reused(wild_dir: Path, tmp_path: Path) -> None:
+    path = clip_path(4, tmp_path)
+    assert not path.exists()
+    made = make_bench_clip(wild_dir, 4, path, frames=5)
+    stamp = made.stat().st_mtime_ns
+    assert cached_bench_clip(wild_dir, 4, tmp_path) == path
+    assert path.stat().st_mtime_ns == stamp
+    assert str(tmp_path) in str(path) and "-4face-" in path.name
+
+
+def test_only_one_or_four_faces_per_frame(wild_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="1 or 4 faces per frame, not 2"):
+        make_bench_clip(wild_dir, 2, tmp_path / "x.avi")
+
+
+def test_a_bench_run_reports_every_figure(face_clip: Path, device_config) -> None:
+    report = run_bench(device_config(source={"uri": str(face_clip)}), frames=12, warmup=3)
+    assert report["measured_frames"] == 12 and report["warmup_frames"] == 3
+    assert report["mode"] == "every frame, as fast as possible"
+    assert report["dropped_frames"] == 0 and report["fps"] > 0
+    assert {"capture_wait", "detect", "align", "infer", "track", "publish", "end_to_end"} <= set(report["latency_ms"])
+    assert report["peak_rss_mb"] > 0 and report["backend"] == "onnxruntime"
+    text = format_report(report)
+    assert "end_to_end" in text and "peak RSS" in text and "fps" in text
+
+
+def test_a_paced_bench_behaves_like_a_camera(tmp_path: Path, device_config) -> None:
+    clip = write_numbered_clip(tmp_path / "short.avi", 4)  # shorter than the run: it loops
+    report = run_bench(device_config(source={"uri": str(clip)}), frames=6, pace_fps=60.0, warmup=0)
+    assert report["measured_frames"] == 6 and report["pace_fps"] == 60.0
+    assert report["mode"] == "paced at 60 fps, newest frame only"
+
+
+def test_the_bench_command_prints_a_table_and_writes_json_without_torch(
+    face_clip: Path, shipped_model: Path, yunet_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    command = [
+        sys.executable, "-m", "edge.cli", "bench", "--source", str(face_clip), "--model", str(shipped_model),
+        "--detector-model", str(yunet_model), "--frames", "10", "--warmup", "2", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "stage" in done.stdout and "end_to_end" in done.stdout and "peak RSS" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["measured_frames"] == 10 and report["torch_imported"] is False
+    assert report["latency_ms"]["end_to_end"]["p99"] > 0
