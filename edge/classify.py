@@ -7,6 +7,7 @@ own metadata, so the crop, preprocessing and class names come from the model, no
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -64,14 +65,52 @@ class OnnxRuntimeClassifier:
         return np.asarray(probs, dtype=np.float32)
 
 
-def load_classifier(model_path: str | Path, backend: str = "auto", threads: int = 0) -> Classifier:
-    """``auto`` would prefer TensorRT; until its runtime lands, it uses ONNX Runtime and says so.
-    ``threads`` is ONNX Runtime's intra-op thread count (0: its default, all cores)."""
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the ``tensorrt`` backend finds or builds its engine (see edge.engine_manager)."""
+
+    engine: Path | None = None
+    engine_dir: Path | None = None
+    precision: str = "int8"
+    max_batch: int = 8
+    rebuild: bool = True
+
+
+def load_classifier(
+    model_path: str | Path, backend: str = "auto", threads: int = 0, engine: EngineOptions | None = None
+) -> Classifier:
+    """``tensorrt`` needs TensorRT, pycuda and a GPU, and refuses to start without them; ``auto``
+    uses TensorRT where it can load (or build) an engine and ONNX Runtime otherwise, and says which
+    and why. ``threads`` is ONNX Runtime's intra-op thread count (0: its default, all cores)."""
     if backend not in ("auto", "onnxruntime", "tensorrt"):
         raise ClassifierError(f"model.backend={backend!r}: choose auto, onnxruntime or tensorrt")
-    if backend == "tensorrt":
-        raise ClassifierError("the tensorrt backend is not available in this version; use onnxruntime or auto")
+    if backend in ("auto", "tensorrt"):
+        from edge.tensorrt_support import tensorrt_unavailable_reason
+
+        reason = tensorrt_unavailable_reason()
+        if reason is None:
+            try:
+                return _load_tensorrt(Path(model_path), engine or EngineOptions())
+            except (RuntimeError, ValueError, OSError) as exc:  # EngineMismatch, EngineBuildError, CUDA errors
+                if backend == "tensorrt":
+                    raise ClassifierError(f"model.backend=tensorrt: {exc}") from exc
+                reason = str(exc)
+        elif backend == "tensorrt":
+            raise ClassifierError(f"model.backend=tensorrt cannot run here: {reason}; use onnxruntime or auto")
+        log.info("classifier backend auto: TensorRT not used (%s); using ONNX Runtime", reason)
     classifier = OnnxRuntimeClassifier(model_path, threads=threads)
     if backend == "auto":
         log.info("classifier backend auto: using onnxruntime (%s)", ", ".join(classifier.providers))
     return classifier
+
+
+def _load_tensorrt(model_path: Path, options: EngineOptions) -> Classifier:
+    from edge.engine_manager import default_engine_path, ensure_engine
+    from edge.model_meta import read_onnx_metadata
+    from edge.tensorrt_backend import TensorRTClassifier
+
+    info = read_onnx_metadata(str(model_path))
+    engine = options.engine or default_engine_path(model_path, options.precision, options.engine_dir)
+    ensure_engine(model_path, info, engine, options.precision, options.max_batch, options.rebuild)
+    log.info("classifier backend: TensorRT %s engine %s", options.precision, engine)
+    return TensorRTClassifier(engine, info, options.max_batch)

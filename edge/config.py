@@ -97,6 +97,13 @@ class ModelConfig:
     # Overrides of the crop policy the model carries; unset uses the model's own.
     crop_margin: float | None = field(default=None, metadata={"check": _crop_margin_error})
     crop_align: bool | None = None
+    # TensorRT backend: the engine is a cache of model.path on this GPU (see README, Jetson guide).
+    engine: str | None = field(default=None, metadata=PATH)  # unset: <engine_dir>/<model>.<precision>.engine
+    engine_dir: str | None = field(
+        default=None, metadata=PATH
+    )  # unset: beside the model; the service uses its state dir
+    precision: str = field(default="int8", metadata=_choices("int8", "fp16"))
+    rebuild_engine: bool = True  # a missing or stale engine is rebuilt on start instead of refused
 
 
 @dataclass(frozen=True)

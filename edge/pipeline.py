@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from edge.align import crop_faces
-from edge.classify import Classifier, load_classifier
+from edge.classify import Classifier, EngineOptions, load_classifier
 from edge.config import DeviceConfig
 from edge.contract import CropPolicy
 from edge.detect import Detector, Frame, create_detector
@@ -103,7 +104,14 @@ def build_pipeline(config: DeviceConfig) -> FacePipeline:
     if d.threads:
         cv2.setNumThreads(d.threads)
     detector = create_detector(d.kind, d.model, d.max_side, d.score_threshold, d.nms_threshold, d.min_face, d.max_faces)
-    classifier = load_classifier(m.path, m.backend, threads=m.threads)
+    engine = EngineOptions(
+        Path(m.engine) if m.engine else None,
+        Path(m.engine_dir) if m.engine_dir else None,
+        m.precision,
+        d.max_faces,
+        m.rebuild_engine,
+    )
+    classifier = load_classifier(m.path, m.backend, threads=m.threads, engine=engine)
     policy = crop_policy(classifier.info.crop, m.crop_margin, m.crop_align)
     if policy != classifier.info.crop:
         log.info("crop policy %s overrides the model's %s", policy, classifier.info.crop)
