@@ -1,0 +1,119 @@
+"""``emotion-edge watch``: the subscriber's tool. Registered in edge/cli.py through ``add_watch``.
+
+Only argparse is imported here; the MQTT modules (and paho) load when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class _RefusePassword(argparse.Action):
+    """A password on the command line shows in ``ps`` and shell history; say what to do instead."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            "passwords are not accepted on the command line (they show in ps and in shell history); "
+            "use --password-file FILE or --password-env VARIABLE"
+        )
+
+
+def add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="subscribe to devices and print their emotions live (a table, or JSON lines)",
+        description="Subscribe to <base>/<device>/{availability,faces,emotion,stats} and print the stream.",
+    )
+    p.add_argument("--device", help="only this device id (default: every device under the base topic)")
+    p.add_argument("--json", action="store_true", help="print every message as one JSON line instead of a table")
+    p.add_argument("--count", type=int, help="exit after this many messages")
+    p.add_argument("--config", type=Path, help="device config (TOML) whose [mqtt] table gives the broker settings")
+    p.add_argument("--base", help="base topic (default emotion-edge, or the config's)")
+    p.add_argument("--host", help="broker host (default localhost, or the config's)")
+    p.add_argument("--port", type=int, help="broker port (default 1883, 8883 with TLS)")
+    p.add_argument("--protocol", choices=["3.1.1", "5"], help="MQTT version (default 3.1.1)")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--ca-file", type=Path, help="CA certificate that signed the broker's (implies --tls)")
+    p.add_argument("--cert-file", type=Path, help="client certificate (implies --tls)")
+    p.add_argument("--key-file", type=Path, help="client certificate's key")
+    p.add_argument(
+        "--no-verify-hostname", action="store_true", help="accept a certificate for another host name (testing only)"
+    )
+    p.add_argument("--username", help="user name for the broker")
+    p.add_argument("--password-file", type=Path, help="file that holds the password")
+    p.add_argument("--password-env", metavar="VARIABLE", help="environment variable that holds the password")
+    p.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_watch)
+
+
+def watch_table(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
+    """The ``[mqtt]`` table for watching: the config file's, then the flags on top."""
+    table: dict[str, Any] = {}
+    base_dir: Path | None = None
+    if args.config is not None:
+        table = _read_mqtt_table(args.config)
+        base_dir = args.config.resolve().parent
+    # The device's own identity and publishing settings do not apply to a subscriber.
+    for key in ("client_id", "device_id", "discovery", "clean_start", "session_expiry_s"):
+        table.pop(key, None)
+    tls = dict(table.get("tls", {}))
+    auth = dict(table.get("auth", {}))
+    flags = {"base": args.base, "host": args.host, "port": args.port, "protocol": args.protocol}
+    table.update({k: v for k, v in flags.items() if v is not None})
+    if args.tls or args.ca_file or args.cert_file:
+        tls["enabled"] = True
+    for key, value in (("ca_file", args.ca_file), ("cert_file", args.cert_file), ("key_file", args.key_file)):
+        if value is not None:
+            tls[key] = str(value.resolve())
+    if args.no_verify_hostname:
+        tls["verify_hostname"] = False
+    if args.username is not None:
+        auth["username"] = args.username
+    if args.password_file is not None:
+        auth["password_file"] = str(args.password_file.resolve())
+        auth.pop("password_env", None)
+    if args.password_env is not None:
+        auth["password_env"] = args.password_env
+        auth.pop("password_file", None)
+    table["tls"] = tls
+    table["auth"] = auth
+    return table, base_dir
+
+
+def _read_mqtt_table(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    from edge.mqtt.config import MqttConfigError
+
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise MqttConfigError(f"--config {path}: no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise MqttConfigError(f"--config {path} is not valid TOML: {exc}") from exc
+    mqtt = data.get("mqtt", {})
+    if not isinstance(mqtt, dict):
+        raise MqttConfigError(f"--config {path}: [mqtt] must be a table")
+    return dict(mqtt)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from edge.mqtt.config import MqttConfig, MqttConfigError
+    from edge.mqtt.watch import run_watch
+
+    if args.count is not None and args.count < 1:
+        raise MqttConfigError(f"--count {args.count}: give a positive number of messages")
+    table, base_dir = watch_table(args)
+    config = MqttConfig.from_dict(table, base_dir=base_dir)
+    if args.device is not None:
+        from edge.mqtt.config import check_level
+
+        check_level("--device", args.device)
+    return run_watch(config, args.device, args.json, sys.stdout, sys.stderr, count=args.count)

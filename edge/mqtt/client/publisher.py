@@ -1,0 +1,212 @@
+"""The frame loop's MQTT sink: turns frames and stats into the contract's messages.
+
+``MqttPublisher`` implements ``edge.results.ResultSink``. ``handle_frame`` and ``handle_stats``
+decide (``edge.mqtt.policy``), encode (``edge.mqtt.payloads``) and queue (``edge.mqtt.outbox``);
+they never touch the network and never raise into the loop: a frame that cannot be encoded is
+counted and logged. Call them from one thread (the frame loop's); ``close`` may come from another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from edge.mqtt.client.connection import Failure
+from edge.mqtt.client.link import Link
+from edge.mqtt.config import MqttConfig
+from edge.mqtt.discovery import discovery_messages
+from edge.mqtt.outbox import Message, Outbox
+from edge.mqtt.payloads import emotion_payload, encode, faces_payload, stats_payload
+from edge.mqtt.policy import FacesThrottle, Interval, MainEmotion
+from edge.mqtt.topics import OFFLINE, ONLINE, Topics, ha_status
+from edge.results import FrameResult
+
+log = logging.getLogger("edge.mqtt")
+
+ERROR_LOG_S = 60.0  # a repeating encoding error is logged at most this often
+
+
+class MqttPublisher:
+    def __init__(
+        self,
+        config: MqttConfig,
+        model_name: str,
+        model_version: str,
+        backend: str,
+        classes: Sequence[str],
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.model_name = model_name
+        self.model_version = model_version
+        self.backend = backend
+        self.classes = list(classes)
+        self.topics = Topics(config.base, config.resolved_device_id)
+        self._clock = clock
+        self._wall = wall_clock
+        self._started = clock()
+        rate, qos = config.rate, config.qos
+        self._faces = FacesThrottle(rate.faces_interval_ms / 1000.0, rate.faces_min_interval_ms / 1000.0)
+        self._emotion = MainEmotion(rate.emotion_none_after_s, start=self._started)
+        self._stats = Interval(rate.stats_interval_s)
+        self._outbox = Outbox(config.queue_size)
+        self._latest_faces = 0
+        self._unencodable = 0
+        self._error_logged_at = -ERROR_LOG_S
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+        # The retained state starts with "online", then the discovery configs: on every connect
+        # they go out in this order, before any stream message.
+        self._outbox.put(Message(self.topics.availability, ONLINE.encode(), qos.availability, retain=True))
+        subscriptions: list[tuple[str, int]] = []
+        if config.discovery.enabled:
+            for message in discovery_messages(
+                config.discovery.prefix, self.topics, model_name, model_version, self.classes, qos.discovery
+            ):
+                self._outbox.put(message)
+            subscriptions.append((ha_status(config.discovery.prefix), 1))
+        self._link = Link(
+            config,
+            config.resolved_client_id,
+            outbox=self._outbox,
+            will=Message(self.topics.availability, OFFLINE.encode(), qos.availability, retain=True),
+            subscriptions=subscriptions,
+            on_connected=self._on_connected,
+            on_message=self._on_message,
+            name="mqtt-publisher",
+        )
+
+    # --- ResultSink ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start connecting in the background; returns at once, whether or not the broker is up."""
+        self._link.start()
+        log.info(
+            "MQTT: publishing to %s:%d under %s/ (QoS faces %d, emotion %d, stats %d)",
+            self.config.host,
+            self.config.resolved_port,
+            self.topics.root,
+            self.config.qos.faces,
+            self.config.qos.emotion,
+            self.config.qos.stats,
+        )
+
+    def handle_frame(self, result: FrameResult) -> None:
+        if self._closed:
+            return
+        now = self._clock()
+        try:
+            self._latest_faces = len(result.faces)
+            faces = {f.face_id: f.emotion for f in result.faces}
+            if self._faces.due(now, faces):
+                self._put(self.topics.faces, faces_payload(result), self.config.qos.faces, retain=False)
+                self._faces.sent(now, faces)
+            main = result.main_face
+            emotion = self._emotion.update(now, main.emotion if main is not None else None)
+            if emotion is not None:
+                payload = emotion_payload(result.timestamp, emotion, main)
+                self._put(self.topics.emotion, payload, self.config.qos.emotion, retain=True)
+                self._emotion.sent(emotion)
+        except (ValueError, TypeError, AttributeError) as exc:
+            self._count_error(f"frame {getattr(result, 'frame_index', '?')}", exc)
+
+    def handle_stats(self, stats: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        now = self._clock()
+        if not self._stats.due(now):
+            return
+        try:
+            payload = stats_payload(
+                stats if isinstance(stats, Mapping) else {},
+                ts=self._wall(),
+                uptime_s=now - self._started,
+                faces=self._latest_faces,
+                backend=self.backend,
+                model_name=self.model_name,
+                model_version=self.model_version,
+                mqtt=self.figures(),
+            )
+            self._put(self.topics.stats, payload, self.config.qos.stats, retain=False)
+        except (ValueError, TypeError) as exc:
+            self._count_error("stats", exc)
+
+    def close(self) -> None:
+        """Publish ``offline``, send what is queued for up to ``flush_timeout_s``, disconnect."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._outbox.put(Message(self.topics.availability, OFFLINE.encode(), self.config.qos.availability, retain=True))
+        self._link.stop(self.config.flush_timeout_s)
+
+    # --- what the publisher knows about itself -------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    @property
+    def running(self) -> bool:
+        """True while the network thread runs (it survives any broker trouble until ``close``)."""
+        return self._link.running
+
+    @property
+    def last_failure(self) -> Failure | None:
+        return self._link.last_failure
+
+    def figures(self) -> dict[str, Any]:
+        """Message counts for the stats payload: ``dropped.total`` is every message that will never
+        be sent; ``superseded`` retained values were replaced by newer ones before going out."""
+        box = self._outbox.counts()
+        link = self._link.counts()
+        dropped = {
+            "overflow": box.overflow,
+            "lost": link.lost,
+            "rejected": link.rejected,
+            "invalid": link.invalid + self._unencodable,
+        }
+        return {
+            "connected": link.connected,
+            "connects": link.connects,
+            "disconnects": link.disconnects,
+            "sent": link.sent,
+            "queued": box.depth,
+            "queue_capacity": box.capacity,
+            "state_pending": box.pending_state,
+            "in_flight": link.in_flight,
+            "superseded": box.superseded,
+            "dropped": {**dropped, "total": sum(dropped.values())},
+        }
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _put(self, topic: str, payload: Mapping[str, Any], qos: int, retain: bool) -> None:
+        self._outbox.put(Message(topic, encode(payload), qos, retain))
+
+    def _count_error(self, what: str, exc: Exception) -> None:
+        self._unencodable += 1
+        now = self._clock()
+        if now - self._error_logged_at >= ERROR_LOG_S:
+            self._error_logged_at = now
+            log.error(
+                "MQTT: cannot encode %s (%s); message dropped (%d so far, counted in stats)",
+                what,
+                exc,
+                self._unencodable,
+            )
+
+    def _on_connected(self) -> None:
+        # A restarted broker may have lost our retained state, and our last will may have replaced
+        # "online": send the whole state again on every connect.
+        self._outbox.resend_state()
+
+    def _on_message(self, topic: str, payload: bytes, retain: bool) -> None:
+        if topic == ha_status(self.config.discovery.prefix) and payload.strip() == ONLINE.encode():
+            log.info("MQTT: Home Assistant announced itself; sending discovery and state again")
+            self._outbox.resend_state()

@@ -1,0 +1,134 @@
+"""Payload builders against the contract's JSON Schemas (the schemas themselves are checked too)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jsonschema
+import pytest
+
+from edge.mqtt.discovery import discovery_messages
+from edge.mqtt.payloads import emotion_payload, encode, faces_payload, stats_payload
+from edge.mqtt.schemas import SCHEMAS, load_schema
+from edge.mqtt.topics import Topics
+from edge.results import FaceResult, FrameResult
+from tests.edge.mqtt.clients import CLASSES, face, frame, validate
+
+LOOP_STATS = {
+    "fps": 14.7,
+    "frames": 1200,
+    "faces": 2300,
+    "faces_per_frame": 1.9,
+    "uptime_s": 81.6,
+    "latency_ms": {
+        "detect": {"p50": 8.1, "p95": 9.0, "p99": 12.3, "mean": 8.4, "max": 20.0},
+        "end_to_end": {"p50": 31.0, "p99": 48.5},
+        "draw": {},
+    },
+    "dropped_frames": 7,
+    "bad_frames": 0,
+    "peak_rss_mb": 180.5,
+}
+MQTT_FIGURES = {
+    "connected": True,
+    "connects": 1,
+    "disconnects": 0,
+    "sent": 10,
+    "queued": 0,
+    "queue_capacity": 100,
+    "state_pending": 0,
+    "in_flight": 0,
+    "superseded": 0,
+    "dropped": {"overflow": 2, "lost": 1, "rejected": 0, "invalid": 0, "total": 3},
+}
+
+
+@pytest.mark.parametrize("kind", SCHEMAS)
+def test_every_schema_is_a_valid_json_schema(kind: str) -> None:
+    jsonschema.Draft202012Validator.check_schema(load_schema(kind))
+
+
+def test_faces_payload_has_every_face_with_box_emotion_score_and_all_scores() -> None:
+    result = frame(42, face(1, "happy", 0.9, size=50), face(2, "sad", 0.6, size=120))
+    payload = json.loads(encode(faces_payload(result)))
+    validate("faces", payload)
+    assert payload["v"] == 1 and payload["frame"] == 42 and payload["main_face"] == 2
+    first = payload["faces"][0]
+    assert first["id"] == 1 and first["box"] == [10, 20, 50, 50] and first["emotion"] == "happy"
+    assert set(first["scores"]) == set(CLASSES)
+
+
+def test_an_empty_faces_message_is_valid() -> None:
+    validate("faces", json.loads(encode(faces_payload(frame(3)))))
+
+
+def test_emotion_payloads_for_a_face_and_for_none() -> None:
+    f = face(7, "surprise", 0.77)
+    some = json.loads(encode(emotion_payload(1.5, "surprise", f)))
+    none = json.loads(encode(emotion_payload(2.5, "none", None)))
+    validate("emotion", some)
+    validate("emotion", none)
+    assert (some["emotion"], some["face_id"], some["score"]) == ("surprise", 7, 0.77)
+    assert (none["emotion"], none["face_id"], none["score"]) == ("none", None, None)
+    with pytest.raises(jsonschema.ValidationError):
+        validate("emotion", {**none, "face_id": 3})
+
+
+def test_stats_payload_merges_the_loops_figures_with_the_publishers() -> None:
+    p = stats_payload(
+        LOOP_STATS,
+        ts=1.0,
+        uptime_s=90.0,
+        faces=2,
+        backend="tensorrt",
+        model_name="emotion-edge-cnn",
+        model_version="1.0.0",
+        mqtt=MQTT_FIGURES,
+    )
+    validate("stats", json.loads(encode(p)))
+    assert p["fps"] == 14.7 and p["dropped_frames"] == 7 and p["dropped_messages"] == 3
+    assert p["faces"] == 2  # faces in the latest frame, not the loop's running total
+    assert p["latency_ms"]["detect"]["p99"] == 12.3 and "draw" not in p["latency_ms"]
+    assert p["model"] == {"name": "emotion-edge-cnn", "version": "1.0.0"} and p["backend"] == "tensorrt"
+    assert p["bad_frames"] == 0 and isinstance(p["bad_frames"], int)  # the loop's other figures pass through
+    assert p["peak_rss_mb"] == 180.5
+    assert p["uptime_s"] == 90.0
+
+
+def test_stats_payload_with_missing_or_broken_figures_is_still_valid() -> None:
+    p = stats_payload(
+        {"fps": math.nan, "latency_ms": "garbage", "weird": [1, 2]},
+        ts=1.0,
+        uptime_s=0.0,
+        faces=0,
+        backend="onnxruntime",
+        model_name="m",
+        model_version="v",
+        mqtt=MQTT_FIGURES,
+    )
+    validate("stats", json.loads(encode(p)))
+    assert p["fps"] is None and p["frames"] is None and p["latency_ms"] == {} and "weird" not in p
+
+
+def test_encoding_refuses_nan_rather_than_sending_invalid_json() -> None:
+    bad = FaceResult(1, (0, 0, 10, 10), "happy", math.nan, {"happy": math.nan})
+    with pytest.raises(ValueError):
+        encode(faces_payload(FrameResult(1, 0.0, 10, 10, (bad,))))
+
+
+def test_discovery_configs_describe_four_sensors_wired_to_availability() -> None:
+    topics = Topics("emotion-edge", "kitchen.cam")
+    messages = discovery_messages("homeassistant", topics, "emotion-edge-cnn", "1.0.0", CLASSES, qos=1)
+    by_topic = {m.topic: json.loads(m.payload) for m in messages}
+    assert set(by_topic) == {
+        f"homeassistant/sensor/kitchen_cam/{name}/config" for name in ("emotion", "faces", "fps", "latency")
+    }
+    for m in messages:
+        assert m.retain and m.qos == 1
+    for config in by_topic.values():
+        validate("discovery", config)
+        assert config["availability_topic"] == "emotion-edge/kitchen.cam/availability"
+    emotion = by_topic["homeassistant/sensor/kitchen_cam/emotion/config"]
+    assert emotion["state_topic"] == topics.emotion and emotion["options"] == [*CLASSES, "none"]
+    assert by_topic["homeassistant/sensor/kitchen_cam/fps/config"]["state_topic"] == topics.stats
