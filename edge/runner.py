@@ -8,13 +8,14 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 from edge.annotate import Recorder, Window
 from edge.capture import FrameGrabber, RetryPolicy
 from edge.config import DeviceConfig
 from edge.loop import FrameLoop, close_sinks
-from edge.pipeline import build_pipeline
+from edge.pipeline import FacePipeline, build_pipeline
 from edge.results import ResultSink
 from edge.sinks import JsonLinesSink
 from edge.sources import Source, SourceSettings, make_source
@@ -23,11 +24,22 @@ from edge.stats import LoopStats, format_line
 log = logging.getLogger(__name__)
 
 
-def build_sinks(config: DeviceConfig) -> list[ResultSink]:
-    """The sinks the configuration asks for. (The MQTT publisher from ``edge.mqtt`` joins here.)"""
+def build_sinks(config: DeviceConfig, pipeline: FacePipeline) -> list[ResultSink]:
+    """The sinks the configuration asks for: the MQTT publisher (``[mqtt] enabled``, the default)
+    and a JSON-lines file (``output.results``)."""
     sinks: list[ResultSink] = []
     if config.output.results:
         sinks.append(JsonLinesSink(config.output.results))
+    from edge.mqtt.config import MqttConfig
+
+    mqtt = MqttConfig.from_dict(config.mqtt, Path(config.base_dir) if config.base_dir else None)
+    if mqtt.enabled:
+        from edge.mqtt.client.publisher import MqttPublisher
+
+        info = pipeline.classifier.info
+        publisher = MqttPublisher(mqtt, info.name, info.version, pipeline.classifier.backend, info.classes)
+        publisher.start()  # connects in the background: a broker that is down does not stop the loop
+        sinks.append(publisher)
     return sinks
 
 
@@ -72,14 +84,14 @@ def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks:
     grabber: FrameGrabber | None = None
     with stop_on_signals(stopping.set):
         try:
-            sinks = list(extra_sinks or [])
-            sinks += build_sinks(config)
             # Output problems (no display, no such folder) show up before the camera is opened.
             if config.output.show:
                 window = Window()
             if config.output.record:
                 recorder = Recorder(config.output.record, config.source.fps)
             pipeline = build_pipeline(config)
+            sinks = list(extra_sinks or [])
+            sinks += build_sinks(config, pipeline)
             source, grabber = make_grabber(config)
             grabber.start()
             if recorder is not None:

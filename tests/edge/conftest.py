@@ -59,6 +59,7 @@ def device_config(shipped_model: Path, yunet_model: Path) -> Callable[..., Devic
             "detector": {"model": str(yunet_model)},
             "model": {"path": str(shipped_model)},
             "stats": {"interval_s": 0.2},
+            "mqtt": {"enabled": False},  # hermetic: the MQTT tests start their own broker
         }
         for name, values in sections.items():
             raw.setdefault(name, {}).update(values)

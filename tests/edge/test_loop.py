@@ -260,6 +260,7 @@ def write_config(tmp_path: Path, shipped_model: Path, yunet_model: Path, source:
     path.write_text(
         f'[source]\nuri = "{source}"\n{extra}'
         f'[detector]\nmodel = "{yunet_model}"\n[model]\npath = "{shipped_model}"\n[stats]\ninterval_s = 0.5\n'
+        "[mqtt]\nenabled = false\n"
     )
     return path
 
