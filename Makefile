@@ -6,7 +6,7 @@ DATA ?= ../shared/datasets/fer2013.tar.gz
 RUN ?= release
 MODEL ?= models/emotion-edge-fp32.onnx
 
-.PHONY: install test lint format typecheck train evaluate export int8 bench-model gpu-check clean
+.PHONY: install test lint format typecheck train evaluate export int8 bench bench-model gpu-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,14 @@ export:
 
 int8:
 	$(BIN)/emotion-edge export int8 $(MODEL) --data $(DATA)
+
+# The device loop on 640x480 clips of real faces: throughput (1 and 4 faces) and latency at 30 fps.
+bench:
+	mkdir -p runs
+	$(BIN)/emotion-edge bench --faces 1 --frames 1000 --json runs/bench-1face.json
+	$(BIN)/emotion-edge bench --faces 4 --frames 1000 --json runs/bench-4faces.json
+	$(BIN)/emotion-edge bench --faces 1 --frames 600 --pace 30 --json runs/bench-1face-30fps.json
+	$(BIN)/emotion-edge bench --faces 4 --frames 600 --pace 30 --json runs/bench-4faces-30fps.json
 
 bench-model:
 	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx --batch 1 8 --runs 1000
