@@ -202,6 +202,10 @@ class Trainer:
         self.best_epoch = 0
         self.elapsed = 0.0
         self.use_amp = cfg.amp
+        # fp16 (CUDA GPUs without bf16) needs loss scaling against underflow; bf16 does not.
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.use_amp and amp_dtype(self.device) == torch.float16
+        )
 
     # -- artefacts of the run --
 
@@ -223,6 +227,7 @@ class Trainer:
             "ema": self.ema.model.state_dict() if self.ema else None,
             "ema_updates": self.ema.updates if self.ema else 0,
             "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
             "best": self.best,
@@ -256,6 +261,7 @@ class Trainer:
             self.ema.model.load_state_dict(state["ema"])
             self.ema.updates = state["ema_updates"]
         self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state.get("scaler", {}))
         self.epoch, self.step = state["epoch"], state["step"]
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.elapsed = state["elapsed"]
@@ -312,8 +318,9 @@ class Trainer:
                 logits = self.model(x)
                 loss = self.criterion(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             if self.ema:
                 self.ema.update(self.model)
             self.step += 1
