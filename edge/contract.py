@@ -84,11 +84,7 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ContractError(f"unknown preprocessing keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return cls(**_known_keys(cls, data, "preprocessing"))
 
 
 @dataclass(frozen=True)
@@ -118,11 +114,15 @@ class CropPolicy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CropPolicy:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ContractError(f"unknown crop keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return cls(**_known_keys(cls, data, "crop"))
+
+
+def _known_keys(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:
+    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ContractError(f"unknown {section} keys {unknown}; known: {sorted(known)}")
+    return data
 
 
 def _as_batch(crops: Uint8Array) -> Uint8Array:

@@ -8,12 +8,13 @@ rebuilt (when allowed) or refused with a message that says which fact differs an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from edge.checksum import sha256_file
 
 SIDECAR_FORMAT = 1
 PRECISIONS = ("fp16", "int8", "fp32")
@@ -93,14 +94,6 @@ class Sidecar:
 
 def sidecar_path(engine: Path) -> Path:
     return engine.with_name(engine.name + ".json")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def mismatches(sidecar: Sidecar, onnx_sha256: str, device: DeviceFacts, precision: str, max_batch: int) -> list[str]:

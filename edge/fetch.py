@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge.checksum import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,6 @@ class FetchError(RuntimeError):
     """A download failed or did not match its checksum; the message says how to get the file by hand."""
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _by_hand(model: ModelFile, dest: Path) -> str:
     return (
         f"on a machine with internet access download {model.url} , check that its SHA-256 is {model.sha256}, "
@@ -57,7 +50,7 @@ def fetch(model: ModelFile, dest: Path, force: bool = False, timeout_s: float = 
     ``force``. The download goes to a temporary file and replaces ``dest`` only once verified.
     """
     if dest.is_file():
-        have = sha256_of(dest)
+        have = sha256_file(dest)
         if have == model.sha256:
             log.info("%s is already there and verified", dest)
             return dest
@@ -76,7 +69,7 @@ def fetch(model: ModelFile, dest: Path, force: bool = False, timeout_s: float = 
         partial.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise FetchError(f"cannot download {model.name} ({reason}); offline? {_by_hand(model, dest)}") from exc
-    got = sha256_of(partial)
+    got = sha256_file(partial)
     if got != model.sha256:
         partial.unlink(missing_ok=True)
         raise FetchError(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import tensorrt as trt
 
-from edge.engine_cache import DeviceFacts, Profile, Sidecar, sha256_file, sidecar_path
+from edge.checksum import sha256_file
+from edge.engine_cache import DeviceFacts, Profile, Sidecar, sidecar_path
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ NVIDIA ModelOpt would do the same but pulls in a large stack for a model this si
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.checksum import sha256_file
 from edge.model_meta import ModelInfo, read_onnx_metadata
 from export.qdq_rules import Finding, errors, validate_qdq
 
@@ -51,14 +51,6 @@ class _Reader:
 
     def rewind(self) -> None:  # part of onnxruntime's CalibrationDataReader interface
         raise NotImplementedError
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def quantize_int8(

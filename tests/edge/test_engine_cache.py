@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from edge.checksum import sha256_file
 from edge.engine_cache import (
     DeviceFacts,
     EngineMismatch,
     Sidecar,
     batch_profile,
     check_engine,
-    sha256_file,
     sidecar_path,
 )
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.fetch import YUNET, FetchError, ModelFile, fetch, sha256_of
+from edge.checksum import sha256_file
+from edge.fetch import YUNET, FetchError, ModelFile, fetch
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD = b"pretend this is an ONNX model" * 100
@@ -80,7 +81,7 @@ def test_a_different_file_already_there_is_left_alone_unless_forced(server: str,
         fetch(model(server), dest)
     assert dest.read_bytes() == b"my own detector"
     fetch(model(server), dest, force=True)
-    assert sha256_of(dest) == model(server).sha256
+    assert sha256_file(dest) == model(server).sha256
 
 
 def test_the_right_file_already_there_is_not_downloaded_again(tmp_path: Path) -> None:
