@@ -12,20 +12,27 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-install: $(BIN)/python
+# `make test` right after `make demo` (or on a fresh clone) installs the workstation tools first.
+install:
+	rm -f $(VENV)/.installed
+	$(MAKE) $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	# torch 2.13.0 is the CPU wheel this project is tested with; another request downloads CUDA builds.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[train,dev]'
+	$(BIN)/pip install -e '.[train,dev,demo]'
 	# TensorRT's type stubs, for mypy only: kept out of the venv (they would leave an importable,
 	# empty `tensorrt` package) and without their tensorrt dependency, which only NVIDIA's index has.
 	rm -rf .typings
 	$(BIN)/pip install --no-deps --target .typings tensorrt-stubs==10.13.0.35.1
 	$(BIN)/python tools/fix_tensorrt_stubs.py .typings
+	touch $@
 
-test: lint typecheck
+test: $(VENV)/.installed lint typecheck
 	$(BIN)/pytest -q
+	@if command -v systemd-analyze >/dev/null 2>&1; then systemd/verify-unit.sh; else echo "systemd-analyze not found: unit not verified"; fi
 
-lint:
+lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -33,7 +40,7 @@ format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck:
+typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 # The release recipe (see models/README.md). About 70-80 s per epoch on 2 CPU cores.
@@ -66,3 +73,39 @@ gpu-check:
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
+
+# --- the device: demo, camera, soak, service -------------------------------------------------------
+.PHONY: demo run soak install-service uninstall-service verify-service
+
+# What the demo needs and nothing more (no torch): the device package, scikit-image (its photos are
+# the demo's input), Pillow (the GIF) and amqtt (the broker, where Mosquitto is not installed).
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[demo]'
+	touch $@
+
+# The device end to end on a bundled clip of real faces: a local broker, a subscriber, annotated video.
+demo: $(VENV)/.demo-installed
+	$(BIN)/emotion-edge demo
+
+# The same with a camera, until Ctrl+C (CAMERA=/dev/video2, csi://0, picamera2://0, rtsp://...).
+CAMERA ?= /dev/video0
+run: $(VENV)/.demo-installed
+	$(BIN)/emotion-edge demo --source $(CAMERA) --out runs/camera
+
+# Memory and errors over a long run (about an hour at 30 fps): see runs/soak.json.
+SOAK_FRAMES ?= 100000
+soak: $(VENV)/.demo-installed
+	mkdir -p runs
+	$(BIN)/emotion-edge soak --frames $(SOAK_FRAMES) --json runs/soak.json
+
+# On the device, as root: sudo make install-service ; sudo make uninstall-service [PURGE=1]
+# The service's venv is made with the system's Python (one under /root or /home is out of its reach).
+SERVICE_PY ?= /usr/bin/python3
+install-service:
+	PYTHON=$(SERVICE_PY) systemd/install.sh
+
+uninstall-service:
+	PURGE=$(PURGE) systemd/uninstall.sh
+
+verify-service:
+	systemd/verify-unit.sh

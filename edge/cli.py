@@ -9,9 +9,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from edge import __version__
+from edge.demo import add_demo
 from edge.model_bench import add_bench_model
 from edge.mqtt.cli import add_watch
 from edge.run_cli import add_bench, add_models, add_run
+from edge.soak import add_soak
 
 log = logging.getLogger("emotion-edge")
 
@@ -44,6 +46,8 @@ COMMANDS: Sequence[AddCommand] = (
     add_models,
     add_watch,
     add_bench_model,
+    add_demo,
+    add_soak,
 )
 
 

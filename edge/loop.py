@@ -16,6 +16,7 @@ from typing import Any
 
 from edge.annotate import Recorder, Window, draw
 from edge.capture import FrameGrabber
+from edge.notify import Heartbeat
 from edge.pipeline import FacePipeline
 from edge.results import FrameResult, ResultSink
 from edge.stats import LoopStats, format_line
@@ -45,7 +46,9 @@ class FrameLoop:
         window: Window | None = None,
         recorder: Recorder | None = None,
         stop_event: threading.Event | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
+        """``heartbeat`` tells systemd the loop is alive: it hears of processed frames only."""
         self.grabber = grabber
         self.pipeline = pipeline
         self.sinks = list(sinks)
@@ -54,6 +57,7 @@ class FrameLoop:
         self.window = window
         self.recorder = recorder
         self._stop = stop_event or threading.Event()
+        self.heartbeat = heartbeat
         self._sink_errors: dict[int, int] = {}
         info = pipeline.classifier.info
         self.describe = {
@@ -85,6 +89,8 @@ class FrameLoop:
                 if self.grabber.finished:
                     reason = "source failed" if self.grabber.error else "source ended"
                     break
+                if self.heartbeat is not None:
+                    self.heartbeat.waiting(self.grabber.uri)
                 last_report = self._maybe_report(last_report)
                 continue
             t1 = time.perf_counter()
@@ -126,6 +132,8 @@ class FrameLoop:
                 timings["draw"] = (time.perf_counter() - t3) * 1e3
             processed += 1
             self.stats.record(timings, len(faces))
+            if self.heartbeat is not None:
+                self.heartbeat.frame(self.stats.fps(), len(faces), processed)
             if processed == warmup:
                 self.stats.reset()
             last_report = self._maybe_report(last_report)

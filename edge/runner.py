@@ -15,6 +15,7 @@ from edge.annotate import Recorder, Window
 from edge.capture import FrameGrabber, RetryPolicy
 from edge.config import DeviceConfig
 from edge.loop import FrameLoop, close_sinks
+from edge.notify import Heartbeat, Notifier
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.results import ResultSink
 from edge.sinks import JsonLinesSink
@@ -82,6 +83,10 @@ def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks:
     window: Window | None = None
     recorder: Recorder | None = None
     grabber: FrameGrabber | None = None
+    # Under systemd (Type=notify) the loop reports READY, WATCHDOG and STATUS; elsewhere nothing.
+    notifier = Notifier.from_env()
+    heartbeat = Heartbeat(notifier) if notifier.enabled else None
+    why = "error"
     with stop_on_signals(stopping.set):
         try:
             # Output problems (no display, no such folder) show up before the camera is opened.
@@ -89,6 +94,7 @@ def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks:
                 window = Window()
             if config.output.record:
                 recorder = Recorder(config.output.record, config.source.fps)
+            notifier.status("loading the model (on a Jetson, the first start builds the TensorRT engine)")
             pipeline = build_pipeline(config)
             sinks = list(extra_sinks or [])
             sinks += build_sinks(config, pipeline)
@@ -105,10 +111,14 @@ def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks:
                 window,
                 recorder,
                 stop_event=stopping,
+                heartbeat=heartbeat,
             )
             log.info("running on %s; stop with Ctrl+C or SIGTERM", grabber.uri)
+            notifier.status(f"waiting for the first frame from {grabber.uri}")
             summary = loop.run(max_frames=max_frames)
+            why = summary.reason
         finally:
+            notifier.stopping(f"stopping: {why}")
             if grabber is not None:
                 grabber.stop()
             if recorder is not None:
@@ -116,6 +126,7 @@ def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks:
             if window is not None:
                 window.close()
             close_sinks(sinks)
+            notifier.close()
     log.info("stopped (%s) after %d frames: %s", summary.reason, summary.frames, format_line(summary.stats))
     if summary.reason == "source failed":
         log.error("%s", summary.error)

@@ -1,0 +1,223 @@
+"""``emotion-edge demo``: the whole device on a fresh machine, with no camera, network or broker to set up.
+
+It runs the real device loop (``edge.runner.run_device``) with the shipped model on ONNX Runtime
+over a clip of real faces the project makes from scikit-image's public-domain photos
+(``edge.demo_clip``), publishes through a real MQTT broker it starts itself (``edge.local_broker``:
+Mosquitto where installed, else the embedded amqtt), prints what a subscriber receives
+(``edge.demo_subscriber``) and writes the annotated video, a GIF and a still picture to look at.
+``--source /dev/video0`` does the same with a camera, until Ctrl+C (``make run``).
+
+Only argparse is imported at the top: the work happens in ``cmd_demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("emotion-edge")
+
+DEMO_DEVICE = "demo"
+BASE = "emotion-edge"
+DEFAULT_OUT = Path("runs/demo")
+DEV_YUNET = Path("../shared/models/face_detection_yunet.onnx")  # beside a development checkout only
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run here; the message names what is missing and how to get it."""
+
+
+def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the device end to end on a bundled clip of real faces: local broker, subscriber, annotated video",
+        description="Runs the real device loop on a clip made from scikit-image's public-domain photos (or "
+        "on --source), publishes through an MQTT broker it starts itself, prints what a subscriber "
+        "receives and writes annotated.mp4, annotated.gif and annotated.png to --out.",
+    )
+    p.add_argument("--source", help="a camera (/dev/video0, csi://0, ...) or a clip instead of the bundled one")
+    p.add_argument("--config", type=Path, help="a device TOML to start from (default: built-in defaults)")
+    p.add_argument("--model", help="the emotion model (default: model.path, models/emotion-edge-fp32.onnx)")
+    p.add_argument("--detector-model", help="YuNet (default: models/face_detection_yunet.onnx, else fetched)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the outputs go (default {DEFAULT_OUT})")
+    p.add_argument("--frames", type=int, help="stop after this many processed frames")
+    p.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto", help="the local broker")
+    p.add_argument("--host", help="publish to this existing broker instead of starting one")
+    p.add_argument("--port", type=int, default=1883, help="with --host: its port (default 1883)")
+    p.add_argument("--no-gif", action="store_true", help="skip the GIF and the still picture")
+    p.add_argument("--cache-dir", type=Path, help="where the generated clip is kept (default ~/.cache/emotion-edge)")
+    p.set_defaults(func=cmd_demo)
+
+
+@dataclass
+class DemoOutputs:
+    video: Path
+    gif: Path | None
+    still: Path | None
+    messages: Path
+
+
+def find_detector(configured: str | None) -> Path:
+    """YuNet: the configured file, else the development checkout's copy, else downloaded into models/."""
+    from edge.fetch import DEFAULT_DEST, YUNET, FetchError, fetch
+
+    if configured and Path(configured).is_file():
+        return Path(configured)
+    if DEV_YUNET.is_file():
+        log.info("using the face detector beside this checkout: %s", DEV_YUNET)
+        return DEV_YUNET
+    try:
+        return fetch(YUNET, DEFAULT_DEST)
+    except FetchError as exc:
+        raise DemoError(
+            f"the YuNet face detector is not in {DEFAULT_DEST} and could not be downloaded: {exc}. "
+            "Once online, `emotion-edge models fetch` gets it; or pass --detector-model FILE"
+        ) from exc
+
+
+def demo_config(args: argparse.Namespace, source: str, detector: Path, host: str, port: int) -> Any:
+    from edge.config import load_config
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, dict[str, Any]] = {
+        # A clip plays at its own rate like a camera (frames the loop cannot keep up with are dropped).
+        "source": {"uri": source, "loop": False, "realtime": True},
+        "detector": {"model": str(detector)},
+        "model": {"path": args.model},
+        "stats": {"interval_s": 3.0},
+        "output": {"record": str(args.out / "annotated.mp4")},
+        "mqtt": {
+            "enabled": True,
+            "host": host,
+            "port": port,
+            "base": BASE,
+            "device_id": DEMO_DEVICE,
+            "flush_timeout_s": 2.0,
+            # Quicker than a real device's defaults, so a 12 s clip shows every kind of message.
+            "rate": {"stats_interval_s": 3.0, "emotion_none_after_s": 1.0},
+        },
+    }
+    return load_config(args.config, overrides=overrides)
+
+
+def check_model(model: Path) -> None:
+    if not model.is_file():
+        raise DemoError(
+            f"the emotion model {model} is missing: it ships with the repository (models/); pass --model FILE, "
+            "or make one with `make train export` (see the README)"
+        )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.frames is not None and args.frames < 1:
+        raise ValueError(f"--frames must be at least 1, got {args.frames}")
+    try:
+        return run_demo(args)
+    except DemoError as exc:
+        print(f"emotion-edge demo: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.demo_clip import CREDITS, DemoClipError, cached_demo_clip
+    from edge.demo_subscriber import DemoSubscriber
+    from edge.local_broker import BrokerError, LocalBroker
+    from edge.runner import run_device
+
+    configured = load_config(
+        args.config, overrides={"detector": {"model": args.detector_model}, "model": {"path": args.model}}
+    )
+    detector = find_detector(configured.detector.model if configured.detector.kind == "yunet" else None)
+    check_model(Path(configured.model.path))
+    source = args.source
+    if source is None:
+        try:
+            source = str(cached_demo_clip(args.cache_dir, detector))
+        except DemoClipError as exc:
+            raise DemoError(str(exc)) from exc
+        print(f"input: {source}, 12 s of real faces made from scikit-image's photos:")
+        for name, credit in CREDITS.items():
+            print(f"  {name}: {credit}")
+    broker = None
+    host, port = args.host, args.port
+    if host is None:
+        try:
+            broker = LocalBroker(args.broker).start()
+        except BrokerError as exc:
+            raise DemoError(str(exc)) from exc
+        host, port = broker.host, broker.port
+        print(f"broker: {broker.name} on {host}:{port}, started for this demo")
+    try:
+        config = demo_config(args, source, detector, host, port)
+        outputs = DemoOutputs(args.out / "annotated.mp4", None, None, args.out / "messages.jsonl")
+        subscriber = DemoSubscriber(host, port, BASE, DEMO_DEVICE, sys.stdout, outputs.messages).start()
+        print(f"subscriber: listening on {BASE}/{DEMO_DEVICE}/# and homeassistant/...; the device starts now\n")
+        try:
+            code = run_device(config, max_frames=args.frames)
+            subscriber.wait_offline(5.0)  # the device's last word, "offline", is worth seeing
+        finally:
+            subscriber.stop()
+    finally:
+        if broker is not None:
+            broker.stop()
+    if not args.no_gif and outputs.video.is_file():
+        outputs.gif, outputs.still = write_previews(outputs.video, args.out)
+    print_summary(subscriber, outputs, host, port, broker is not None)
+    return code
+
+
+def write_previews(video: Path, out_dir: Path, width: int = 320, step: int = 3) -> tuple[Path | None, Path | None]:
+    """A small GIF (every ``step``-th frame, ``width`` pixels wide) and a PNG of the frame
+    two-thirds of the way in (for the bundled clip: both people in view)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 15.0
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    if not frames:
+        log.warning("%s has no frames: no GIF or picture made", video)
+        return None, None
+    still = out_dir / "annotated.png"
+    cv2.imwrite(str(still), frames[len(frames) * 2 // 3])
+    try:
+        from PIL import Image
+    except ImportError:
+        log.warning("Pillow is not installed (pip install 'emotion-edge[demo]'): no GIF made")
+        return None, still
+    height = round(frames[0].shape[0] * width / frames[0].shape[1])
+    images = [
+        Image.fromarray(cv2.cvtColor(cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+        for f in frames[::step]
+    ]
+    gif = out_dir / "annotated.gif"
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=round(1000 * step / fps), loop=0)
+    return gif, still
+
+
+def print_summary(subscriber: Any, outputs: DemoOutputs, host: str, port: int, own_broker: bool) -> None:
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(subscriber.counts.items())) or "none"
+    print("\nWhat the subscriber received:", counts)
+    emotion = subscriber.last.get("emotion")
+    if isinstance(emotion, dict):
+        print(f"Last emotion (retained for late subscribers): {emotion.get('emotion')}")
+    print("To look at:")
+    for path in (outputs.video, outputs.gif, outputs.still, outputs.messages):
+        if path is not None and path.is_file():
+            print(f"  {path}")
+    if own_broker:
+        print("The broker was this demo's own and is gone. Against a broker of yours:")
+        print("  emotion-edge demo --host BROKER   and   mosquitto_sub -h BROKER -t 'emotion-edge/#' -v")
+    else:
+        print(f"Watch it live next time: emotion-edge watch --host {host} --port {port}")
+    print("With a camera: make run (or emotion-edge demo --source /dev/video0); as a service: docs/deploy.md")

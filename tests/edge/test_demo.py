@@ -1,0 +1,139 @@
+"""`emotion-edge demo`: the project's own clip of real faces, a broker it starts itself, a subscriber
+that sees the contract, and pictures to look at; and clear words when something it needs is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.demo_subscriber import summarise
+from edge.local_broker import find_mosquitto, has_amqtt
+from tests.edge.mqtt.clients import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+try:
+    import skimage  # noqa: F401
+
+    HAS_SKIMAGE = True
+except ImportError:
+    HAS_SKIMAGE = False
+needs_skimage = pytest.mark.skipif(not HAS_SKIMAGE, reason="scikit-image is not installed (pip install '.[demo]')")
+
+
+@pytest.fixture(scope="module")
+def clip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+def run_demo(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", "demo", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@needs_skimage
+@pytest.mark.shared
+def test_the_demo_clip_is_made_from_scikit_images_photos_and_shows_the_faces_it_promises(
+    tmp_path: Path, yunet_model: Path
+) -> None:
+    from edge.demo_clip import FPS, cached_demo_clip
+    from edge.detect import YuNetDetector
+
+    clip = cached_demo_clip(tmp_path, yunet_model)
+    facts = json.loads(clip.with_suffix(".json").read_text())
+    assert "public domain" in facts["photos"]["astronaut"] and "CC0" in facts["photos"]["camera"]
+    assert facts["checked_by_detector"]
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == facts["frames"] and frames[0].shape == (480, 640, 3)
+    detector = YuNetDetector(yunet_model, max_side=320)
+    # Read back from the encoded file: one face, then two, then none, then one again.
+    for seconds, faces in ((3.0, 1), (6.5, 2), (10.0, 0), (11.9, 1)):
+        assert len(detector.detect(frames[round(seconds * FPS)])) == faces, f"at {seconds} s"
+    assert cached_demo_clip(tmp_path, yunet_model) == clip  # made once, then reused
+
+
+BROKERS = [
+    pytest.param("mosquitto", marks=pytest.mark.skipif(find_mosquitto() is None, reason="Mosquitto is not installed")),
+    pytest.param("amqtt", marks=pytest.mark.skipif(not has_amqtt(), reason="amqtt is not installed")),
+]
+
+
+@needs_skimage
+@pytest.mark.shared
+@pytest.mark.parametrize("broker", BROKERS)
+def test_the_demo_runs_the_device_publishes_through_its_own_broker_and_shows_what_a_subscriber_gets(
+    broker: str, tmp_path: Path, clip_cache: Path, shipped_model: Path, yunet_model: Path
+) -> None:
+    out = tmp_path / "demo"
+    done = run_demo(
+        *("--model", str(shipped_model), "--detector-model", str(yunet_model), "--broker", broker),
+        *("--out", str(out), "--cache-dir", str(clip_cache), "--frames", "40"),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "broker: " in done.stdout and "started for this demo" in done.stdout
+    assert "subscriber <- emotion-edge/demo/availability: online" in done.stdout
+    assert "subscriber <- emotion-edge/demo/availability: offline" in done.stdout
+    assert "subscriber <- emotion-edge/demo/faces: frame" in done.stdout
+    received = [json.loads(line) for line in (out / "messages.jsonl").read_text().splitlines()]
+    kinds = {m["topic"].rsplit("/", 1)[1] for m in received if m["topic"].startswith("emotion-edge/demo/")}
+    assert {"availability", "faces", "emotion"} <= kinds
+    for message in received:
+        kind = message["topic"].rsplit("/", 1)[1]
+        if kind in ("faces", "emotion", "stats"):
+            validate(kind, message["payload"])
+    assert any(m["payload"]["faces"] for m in received if m["topic"].endswith("/faces"))
+    assert any(m["topic"].startswith("homeassistant/") for m in received)
+    for name in ("annotated.mp4", "annotated.gif", "annotated.png"):
+        assert (out / name).stat().st_size > 0, name
+    still = cv2.imread(str(out / "annotated.png"))
+    assert still is not None and still.shape == (480, 640, 3)
+
+
+def test_the_demo_without_a_face_detector_says_how_to_get_one(tmp_path: Path) -> None:
+    # In an empty folder (no models/, no ../shared) and with downloads refused by a dead proxy.
+    dead_proxy = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": ""}
+    done = run_demo("--out", str(tmp_path / "o"), cwd=tmp_path, env=dead_proxy)
+    assert done.returncode == 2
+    assert "YuNet face detector" in done.stderr and "emotion-edge models fetch" in done.stderr
+    assert "face_detection_yunet.onnx" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.shared
+def test_the_demo_without_the_emotion_model_names_it(tmp_path: Path, yunet_model: Path) -> None:
+    missing = tmp_path / "nope.onnx"
+    done = run_demo("--model", str(missing), "--detector-model", str(yunet_model), "--source", str(tmp_path))
+    assert done.returncode == 2
+    assert f"the emotion model {missing} is missing" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_each_kind_of_message_is_summarised_in_one_line() -> None:
+    face = {"id": 3, "emotion": "happy", "score": 0.8712}
+    assert summarise("availability", "online") == "online"
+    assert summarise("faces", {"frame": 7, "faces": [face]}) == "frame 7: #3 happy 0.87"
+    assert summarise("faces", {"frame": 9, "faces": []}) == "frame 9: no face in view"
+    assert summarise("emotion", {"emotion": "happy", "score": 0.8712, "face_id": 3}) == "happy 0.87 (face #3)"
+    assert summarise("emotion", {"emotion": "none", "score": None, "face_id": None}) == "none (no face in view)"
+    stats = {"fps": 14.8, "frames": 300, "faces": 2, "backend": "onnxruntime", "model": {"name": "m", "version": "1"}}
+    assert summarise("stats", stats) == "14.8 fps, 300 frames, 2 face(s) now, onnxruntime, model m 1"
+    assert summarise("discovery", {"name": "Emotion"}) == "Home Assistant discovery: sensor 'Emotion'"
