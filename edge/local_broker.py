@@ -44,7 +44,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
+def port_open(port: int) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=0.2):
             return True
@@ -104,7 +104,7 @@ class LocalBroker:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise BrokerError(f"{self.name} exited with status {self.proc.returncode}: {self.log_tail()}")
-            if _listening(self.port):
+            if port_open(self.port):
                 return self
             time.sleep(0.05)
         self.stop()
