@@ -61,7 +61,8 @@ def _fit(photo: Frame, height: int) -> Frame:
     return np.asarray(cv2.resize(photo, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA))
 
 
-def _paste(canvas: Frame, photo: Frame, cx: float, cy: float) -> None:
+def paste(canvas: Frame, photo: Frame, cx: float, cy: float) -> None:
+    """Copy ``photo`` onto ``canvas`` centred at (cx, cy), clipped at the canvas edges."""
     h, w = photo.shape[:2]
     x0, y0 = round(cx - w / 2), round(cy - h / 2)
     x1, y1 = max(0, x0), max(0, y0)
@@ -78,7 +79,7 @@ def _usable(photos: list[Frame], detector_model: Path | None, background: Frame)
     keep = []
     for i, photo in enumerate(photos):
         frame = background.copy()
-        _paste(frame, photo, WIDTH / 2, HEIGHT / 2)
+        paste(frame, photo, WIDTH / 2, HEIGHT / 2)
         if len(detector.detect(frame)) == 1:
             keep.append(i)
     return keep
@@ -126,7 +127,7 @@ def make_bench_clip(
                 used.add(index)
                 dx = drift * math.sin(2 * math.pi * t / 90 + k)
                 dy = drift * 0.4 * math.sin(2 * math.pi * t / 70 + 2 * k)
-                _paste(frame, photos[index], cx + dx, cy + dy)
+                paste(frame, photos[index], cx + dx, cy + dy)
             writer.write(frame)
     finally:
         writer.release()

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.bench_clip import default_cache_dir
+from edge.bench_clip import default_cache_dir, paste
 from edge.detect import Frame
 
 log = logging.getLogger(__name__)
@@ -124,15 +124,6 @@ def _background() -> Frame:
     return np.clip(tint, 0, 255).astype(np.uint8)
 
 
-def _paste(canvas: Frame, photo: Frame, cx: float, cy: float) -> None:
-    h, w = photo.shape[:2]
-    x0, y0 = round(cx - w / 2), round(cy - h / 2)
-    x1, y1 = max(0, x0), max(0, y0)
-    x2, y2 = min(canvas.shape[1], x0 + w), min(canvas.shape[0], y0 + h)
-    if x2 > x1 and y2 > y1:
-        canvas[y1:y2, x1:x2] = photo[y1 - y0 : y2 - y0, x1 - x0 : x2 - x0]
-
-
 def render_frame(t: float, photos: dict[str, Frame], background: Frame) -> Frame:
     frame = background.copy()
     for appearance in _script():
@@ -146,7 +137,7 @@ def render_frame(t: float, photos: dict[str, Frame], background: Frame) -> Frame
         if abs(scale - 1.0) > 1e-3:
             h, w = photo.shape[:2]
             photo = np.asarray(cv2.resize(photo, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA))
-        _paste(frame, np.ascontiguousarray(photo), *centre)
+        paste(frame, np.ascontiguousarray(photo), *centre)
     # A little sensor noise, so consecutive frames differ like a camera's.
     noise = np.random.default_rng(round(t * 1000)).normal(0, 2.0, frame.shape)
     return np.asarray(np.clip(frame + noise, 0, 255), dtype=np.uint8)
