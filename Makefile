@@ -50,8 +50,11 @@ train:
 evaluate:
 	$(BIN)/emotion-edge evaluate $(MODEL) --data $(DATA) --split test
 
+# The crop policy recorded in the release model was chosen on the whole pipeline over real photos
+# (models/README.md): the detector's box as is (margin 0), no eye-line rotation.
+CROP ?= --margin 0 --no-align
 export:
-	$(BIN)/emotion-edge export onnx runs/$(RUN)/best.pt --data $(DATA) --out $(MODEL)
+	$(BIN)/emotion-edge export onnx runs/$(RUN)/best.pt --data $(DATA) --out $(MODEL) $(CROP)
 
 int8:
 	$(BIN)/emotion-edge export int8 $(MODEL) --data $(DATA)
