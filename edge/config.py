@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.contract import ContractError, CropPolicy
+from edge.fields import check_limits, choices, coerce, limits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,15 +38,7 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the key, its origin and what is allowed."""
 
 
-def _choices(*values: str) -> dict[str, Any]:
-    return {"choices": values}
-
-
 PATH = {"path": True}  # field metadata: a file path, resolved against the config file's folder
-
-
-def _range(low: float | None = None, high: float | None = None, low_open: bool = False) -> dict[str, Any]:
-    return {"low": low, "high": high, "low_open": low_open}
 
 
 def _crop_margin_error(value: Any) -> str | None:
@@ -61,39 +53,39 @@ def _crop_margin_error(value: Any) -> str | None:
 @dataclass(frozen=True)
 class SourceConfig:
     uri: str = "/dev/video0"
-    width: int = field(default=640, metadata=_range(16, 8192))
-    height: int = field(default=480, metadata=_range(16, 8192))
-    fps: float = field(default=30.0, metadata=_range(0, 1000, low_open=True))
+    width: int = field(default=640, metadata=limits(16, 8192))
+    height: int = field(default=480, metadata=limits(16, 8192))
+    fps: float = field(default=30.0, metadata=limits(0, 1000, low_open=True))
     fourcc: str = "MJPG"  # asked of V4L2 cameras; "" keeps the camera's default
     loop: bool = False  # files and folders start again at the end
     # Files and folders: true plays them at their own frame rate like a camera (stale frames are
     # dropped); false processes every frame as fast as the pipeline goes.
     realtime: bool = True
-    retry_initial_s: float = field(default=0.5, metadata=_range(0, 60, low_open=True))
-    retry_max_s: float = field(default=10.0, metadata=_range(0, 3600, low_open=True))
-    max_retries: int = field(default=0, metadata=_range(0))  # 0 retries forever
-    bad_frame_limit: int = field(default=5, metadata=_range(1, 1000))
+    retry_initial_s: float = field(default=0.5, metadata=limits(0, 60, low_open=True))
+    retry_max_s: float = field(default=10.0, metadata=limits(0, 3600, low_open=True))
+    max_retries: int = field(default=0, metadata=limits(0))  # 0 retries forever
+    bad_frame_limit: int = field(default=5, metadata=limits(1, 1000))
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    kind: str = field(default="yunet", metadata=_choices("yunet", "haar"))
+    kind: str = field(default="yunet", metadata=choices("yunet", "haar"))
     model: str = field(
         default="models/face_detection_yunet.onnx", metadata=PATH
     )  # YuNet only: `emotion-edge models fetch` puts it here
-    max_side: int = field(default=320, metadata=_range(64, 4096))  # frames are downscaled to this longer side
-    score_threshold: float = field(default=0.7, metadata=_range(0, 1, low_open=True))
-    nms_threshold: float = field(default=0.3, metadata=_range(0, 1, low_open=True))
-    min_face: int = field(default=24, metadata=_range(1, 4096))  # in frame pixels
-    max_faces: int = field(default=8, metadata=_range(1, 256))
-    threads: int = field(default=0, metadata=_range(0, 256))  # OpenCV threads; 0 keeps OpenCV's choice
+    max_side: int = field(default=320, metadata=limits(64, 4096))  # frames are downscaled to this longer side
+    score_threshold: float = field(default=0.7, metadata=limits(0, 1, low_open=True))
+    nms_threshold: float = field(default=0.3, metadata=limits(0, 1, low_open=True))
+    min_face: int = field(default=24, metadata=limits(1, 4096))  # in frame pixels
+    max_faces: int = field(default=8, metadata=limits(1, 256))
+    threads: int = field(default=0, metadata=limits(0, 256))  # OpenCV threads; 0 keeps OpenCV's choice
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = field(default="models/emotion-edge-fp32.onnx", metadata=PATH)
-    backend: str = field(default="auto", metadata=_choices("auto", "onnxruntime", "tensorrt"))
-    threads: int = field(default=1, metadata=_range(0, 256))  # ONNX Runtime intra-op threads; 0: all cores
+    backend: str = field(default="auto", metadata=choices("auto", "onnxruntime", "tensorrt"))
+    threads: int = field(default=1, metadata=limits(0, 256))  # ONNX Runtime intra-op threads; 0: all cores
     # Overrides of the crop policy the model carries; unset uses the model's own.
     crop_margin: float | None = field(default=None, metadata={"check": _crop_margin_error})
     crop_align: bool | None = None
@@ -102,26 +94,26 @@ class ModelConfig:
     engine_dir: str | None = field(
         default=None, metadata=PATH
     )  # unset: beside the model; the service uses its state dir
-    precision: str = field(default="int8", metadata=_choices("int8", "fp16"))
+    precision: str = field(default="int8", metadata=choices("int8", "fp16"))
     rebuild_engine: bool = True  # a missing or stale engine is rebuilt on start instead of refused
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    iou_threshold: float = field(default=0.3, metadata=_range(0, 1, low_open=True))
-    grace_s: float = field(default=0.5, metadata=_range(0, 60))
+    iou_threshold: float = field(default=0.3, metadata=limits(0, 1, low_open=True))
+    grace_s: float = field(default=0.5, metadata=limits(0, 60))
 
 
 @dataclass(frozen=True)
 class SmootherConfig:
-    alpha: float = field(default=0.4, metadata=_range(0, 1, low_open=True))
-    hysteresis: float = field(default=0.1, metadata=_range(0, 0.99))
+    alpha: float = field(default=0.4, metadata=limits(0, 1, low_open=True))
+    hysteresis: float = field(default=0.1, metadata=limits(0, 0.99))
 
 
 @dataclass(frozen=True)
 class StatsConfig:
-    interval_s: float = field(default=10.0, metadata=_range(0, 86400, low_open=True))
-    window: int = field(default=300, metadata=_range(2, 1_000_000))
+    interval_s: float = field(default=10.0, metadata=limits(0, 86400, low_open=True))
+    window: int = field(default=300, metadata=limits(2, 1_000_000))
 
 
 @dataclass(frozen=True)
@@ -289,74 +281,10 @@ def _validate_section(section: str, cls: type, values: Mapping[str, Any], origin
     for key, value in values.items():
         name = f"{section}.{key}"
         where = origins.get((section, key), "configuration")
-        value = _coerce(name, where, value, hints[key])
-        _check_limits(name, where, value, fields[key].metadata)
+        value = coerce(name, value, hints[key], error=ConfigError, origin=where)
+        check_limits(name, value, fields[key].metadata, error=ConfigError, origin=where)
         checked[key] = value
     return cls(**checked)
-
-
-def _coerce(name: str, where: str, value: Any, hint: Any) -> Any:
-    args = typing.get_args(hint)
-    optional = (typing.get_origin(hint) in (typing.Union, types.UnionType)) and type(None) in args
-    base = next(a for a in args if a is not type(None)) if optional else hint
-    if optional and (value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))):
-        return None
-
-    def wrong(expected: str) -> ConfigError:
-        return ConfigError(f"{name}={value!r} (from {where}): expected {expected}")
-
-    if base is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
-            return value.strip().lower() in ("true", "yes", "on", "1")
-        raise wrong("true or false")
-    if base is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise wrong("a whole number")
-    if base is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise wrong("a number")
-    if base is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)  # source.uri = 0 means camera 0
-        raise wrong("a string")
-    raise ConfigError(f"{name}: no validation rule for type {hint!r}")  # a bug in this module
-
-
-def _check_limits(name: str, where: str, value: Any, meta: Mapping[str, Any]) -> None:
-    if value is None:
-        return
-    check = meta.get("check")
-    problem = check(value) if check is not None else None
-    if problem:
-        raise ConfigError(f"{name}={value!r} (from {where}) is not allowed: {problem}")
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        raise ConfigError(f"{name}={value!r} (from {where}) is not allowed; choose one of: {', '.join(choices)}")
-    low, high, low_open = meta.get("low"), meta.get("high"), meta.get("low_open", False)
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        lower = "" if low is None else f"{low} {'<' if low_open else '<='} "
-        upper = "" if high is None else f" <= {high}"
-        raise ConfigError(f"{name}={value!r} (from {where}) is out of range; allowed: {lower}{name}{upper}")
 
 
 def describe_defaults() -> str:

@@ -16,12 +16,13 @@ import dataclasses
 import os
 import re
 import socket
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from edge.fields import check_limits, choices, coerce, limits
 
 PROTOCOLS = ("3.1.1", "5")
 DEFAULT_BASE = "emotion-edge"
@@ -38,12 +39,8 @@ class MqttConfigError(ValueError):
     """A value of the ``[mqtt]`` table is wrong; the message names the key and what is allowed."""
 
 
-def _limits(low: float | None = None, high: float | None = None, *, low_open: bool = False) -> dict[str, Any]:
-    return {"low": low, "high": high, "low_open": low_open}
-
-
 def _qos() -> Any:
-    return _limits(0, 2)
+    return limits(0, 2)
 
 
 @dataclass(frozen=True)
@@ -101,12 +98,12 @@ class QosConfig:
 class RateConfig:
     # faces: publish at once on a change (emotion, faces appearing or leaving), but never more often
     # than faces_min_interval_ms; without a change, at most every faces_interval_ms.
-    faces_interval_ms: int = field(default=500, metadata=_limits(0, 3_600_000))
-    faces_min_interval_ms: int = field(default=100, metadata=_limits(0, 3_600_000))
+    faces_interval_ms: int = field(default=500, metadata=limits(0, 3_600_000))
+    faces_min_interval_ms: int = field(default=100, metadata=limits(0, 3_600_000))
     # emotion: "none" once no face has been seen for this long; brief misses do not flap the state.
-    emotion_none_after_s: float = field(default=3.0, metadata=_limits(0, 86_400))
+    emotion_none_after_s: float = field(default=3.0, metadata=limits(0, 86_400))
     # stats: at most one message per interval (the frame loop reports on its own schedule).
-    stats_interval_s: float = field(default=10.0, metadata=_limits(0, 86_400, low_open=True))
+    stats_interval_s: float = field(default=10.0, metadata=limits(0, 86_400, low_open=True))
 
 
 @dataclass(frozen=True)
@@ -119,20 +116,20 @@ class DiscoveryConfig:
 class MqttConfig:
     enabled: bool = True
     host: str = "localhost"
-    port: int | None = field(default=None, metadata=_limits(1, 65535))  # None: 1883, or 8883 with TLS
-    protocol: str = field(default="3.1.1", metadata={"choices": PROTOCOLS})
-    keepalive_s: int = field(default=30, metadata=_limits(1, 65535))
+    port: int | None = field(default=None, metadata=limits(1, 65535))  # None: 1883, or 8883 with TLS
+    protocol: str = field(default="3.1.1", metadata=choices(*PROTOCOLS))
+    keepalive_s: int = field(default=30, metadata=limits(1, 65535))
     client_id: str | None = None  # None: emotion-edge-<device_id>, stable across restarts
     clean_start: bool = True
-    session_expiry_s: int = field(default=3600, metadata=_limits(0, 4_294_967_295))  # MQTT 5, clean_start=false
+    session_expiry_s: int = field(default=3600, metadata=limits(0, 4_294_967_295))  # MQTT 5, clean_start=false
     base: str = DEFAULT_BASE
     device_id: str | None = None  # None: this machine's host name
-    connect_timeout_s: float = field(default=10.0, metadata=_limits(0, 600, low_open=True))
-    reconnect_min_s: float = field(default=0.5, metadata=_limits(0, 3600, low_open=True))
-    reconnect_max_s: float = field(default=4.0, metadata=_limits(0, 3600, low_open=True))
-    queue_size: int = field(default=100, metadata=_limits(1, 1_000_000))
-    max_inflight: int = field(default=20, metadata=_limits(1, 65535))
-    flush_timeout_s: float = field(default=2.0, metadata=_limits(0, 600))
+    connect_timeout_s: float = field(default=10.0, metadata=limits(0, 600, low_open=True))
+    reconnect_min_s: float = field(default=0.5, metadata=limits(0, 3600, low_open=True))
+    reconnect_max_s: float = field(default=4.0, metadata=limits(0, 3600, low_open=True))
+    queue_size: int = field(default=100, metadata=limits(1, 1_000_000))
+    max_inflight: int = field(default=20, metadata=limits(1, 65535))
+    flush_timeout_s: float = field(default=2.0, metadata=limits(0, 600))
     tls: TlsConfig = field(default_factory=TlsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     qos: QosConfig = field(default_factory=QosConfig)
@@ -215,66 +212,10 @@ def _build(cls: Any, values: Mapping[str, Any], where: str, base_dir: Path | Non
                 raise MqttConfigError(f"{name} must be a table of keys, got {value!r}")
             checked[key] = _build(hint, value, name, base_dir)
             continue
-        coerced = _coerce(name, value, hint, base_dir)
-        _check_limits(name, coerced, fields[key].metadata)
+        coerced = coerce(name, value, hint, error=MqttConfigError, base_dir=base_dir)
+        check_limits(name, coerced, fields[key].metadata, error=MqttConfigError)
         checked[key] = coerced
     return cls(**checked)
-
-
-def _coerce(name: str, value: Any, hint: Any, base_dir: Path | None) -> Any:
-    args = typing.get_args(hint)
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
-    base = next(a for a in args if a is not type(None)) if optional else hint
-    if optional and (value is None or (isinstance(value, str) and value.strip() == "")):
-        return None
-
-    def wrong(expected: str) -> MqttConfigError:
-        return MqttConfigError(f"{name}={value!r}: expected {expected}")
-
-    if base is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise wrong("true or false")
-    if base is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise wrong("a whole number")
-    if base is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise wrong("a number")
-    if base is str:
-        # Environment values arrive as TOML literals, so a device id "42" or protocol 5 is a number.
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        if isinstance(value, str):
-            return value
-        raise wrong("a string")
-    if base is Path:
-        if not isinstance(value, (str, Path)):
-            raise wrong("a file path")
-        path = Path(value).expanduser()
-        return base_dir / path if base_dir is not None and not path.is_absolute() else path
-    raise MqttConfigError(f"{name}: no validation rule for type {hint!r}")  # a bug in this module
-
-
-def _check_limits(name: str, value: Any, meta: Mapping[str, Any]) -> None:
-    if value is None:
-        return
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        raise MqttConfigError(f"{name}={value!r} is not allowed; choose one of: {', '.join(map(repr, choices))}")
-    low, high, low_open = meta.get("low"), meta.get("high"), meta.get("low_open", False)
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        lower = "" if low is None else f"{low} {'<' if low_open else '<='} "
-        upper = "" if high is None else f" <= {high}"
-        raise MqttConfigError(f"{name}={value!r} is out of range; allowed: {lower}{name}{upper}")
 
 
 def _check(c: MqttConfig) -> None:
