@@ -31,35 +31,26 @@ def test_importing_edge_imports_neither_torch_nor_the_workstation_packages() -> 
     assert out.stdout.strip() == ""
 
 
+# A meta-path finder that refuses torch simulates a device without it.
+WITHOUT_TORCH = (
+    "import sys\n"
+    "class NoTorch:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] == 'torch': raise ImportError('no torch on this device')\n"
+    "sys.meta_path.insert(0, NoTorch())\n"
+    "from edge.cli import main\n"
+)
+
+
 def test_cli_help_works_without_torch() -> None:
-    # A meta-path finder that refuses torch simulates a device without it.
-    code = (
-        "import sys\n"
-        "class NoTorch:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'torch': raise ImportError('no torch on this device')\n"
-        "sys.meta_path.insert(0, NoTorch())\n"
-        "from edge.cli import main\n"
-        "try:\n"
-        "    main(['--help'])\n"
-        "except SystemExit as exc:\n"
-        "    sys.exit(exc.code)\n"
-    )
+    code = WITHOUT_TORCH + "try:\n    main(['--help'])\nexcept SystemExit as exc:\n    sys.exit(exc.code)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "train" in out.stdout and "evaluate" in out.stdout
 
 
 def test_train_without_torch_says_how_to_install_it(tmp_path) -> None:
-    code = (
-        "import sys\n"
-        "class NoTorch:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'torch': raise ImportError('no torch on this device')\n"
-        "sys.meta_path.insert(0, NoTorch())\n"
-        "from edge.cli import main\n"
-        "sys.exit(main(['train', '--data', 'x.csv']))\n"
-    )
+    code = WITHOUT_TORCH + "sys.exit(main(['train', '--data', 'x.csv']))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 2
     assert "needs the workstation extras (torch)" in out.stderr

@@ -1,4 +1,5 @@
-"""Real video material for the device-loop tests: clips written with cv2.VideoWriter into tmp dirs."""
+"""Real video material for the device-loop tests (clips written with cv2.VideoWriter into tmp dirs),
+and a real MQTT broker on a free port per test with a real subscriber."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 
 from edge.bench_clip import make_bench_clip
 from edge.config import DeviceConfig, validate
+from tests.edge.mqtt.broker import Broker
+from tests.edge.mqtt.clients import Subscriber
 
 
 def write_numbered_clip(path: Path, frames: int, size: tuple[int, int] = (160, 120), fps: float = 30.0) -> Path:
@@ -29,6 +32,21 @@ def write_numbered_clip(path: Path, frames: int, size: tuple[int, int] = (160, 1
 
 def frame_level(frame: np.ndarray) -> int:
     return round((float(frame.mean()) - 5) / 10)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def subscriber(broker: Broker) -> Iterator[Subscriber]:
+    s = Subscriber(broker.port).start()
+    yield s
+    s.stop()
 
 
 @pytest.fixture

@@ -231,21 +231,6 @@ def manager() -> Iterator[ServiceManager]:
     m.close()
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def subscriber(broker: Broker) -> Iterator[Subscriber]:
-    s = Subscriber(broker.port).start()
-    yield s
-    s.stop()
-
-
 def start_service(
     tmp_path: Path, camera: StreamingCamera, broker: Broker, manager: ServiceManager, shipped_model: Path, yunet: Path
 ) -> subprocess.Popen[str]:

@@ -13,7 +13,7 @@ import pytest
 from edge.mqtt.client.publisher import MqttPublisher
 from edge.mqtt.config import MqttConfig
 from tests.edge.mqtt.broker import HOST, MOSQUITTO, MOSQUITTO_PASSWD, Broker, Listener, broker_kind
-from tests.edge.mqtt.clients import CLASSES, Subscriber
+from tests.edge.mqtt.clients import CLASSES
 from tests.edge.mqtt.pki import OPENSSL, Pki, make_pki
 
 DEVICE = "cam-1"
@@ -34,21 +34,6 @@ def needs_secure_broker(test: Any) -> Any:
     for mark in NEEDS_SECURE_BROKER:
         test = mark(test)
     return test
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def subscriber(broker: Broker) -> Iterator[Subscriber]:
-    s = Subscriber(broker.port).start()
-    yield s
-    s.stop()
 
 
 def publisher_table(port: int, **overrides: Any) -> dict[str, Any]:
