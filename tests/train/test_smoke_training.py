@@ -103,3 +103,39 @@ def test_onnx_export_matches_torch_on_real_faces(smoke_run: Path, fer) -> None:
     expected = torch_probs(loaded.model, info.preprocessing.apply(batch))
     assert np.abs(classifier.predict(batch) - expected).max() <= 1e-4
     assert np.allclose(classifier.predict(batch).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_the_model_card_tables_are_read_from_the_run(smoke_run: Path) -> None:
+    from export.model_card import card_tables
+
+    run = smoke_run / "straight"
+    report = json.loads((run / "report.json").read_text())
+    card = card_tables(run)
+    assert f"top-1 **{100 * report['top1']:.2f} %**" in card
+    assert "epoch" in card and "of 4" in card
+    # One row per class in the per-class table and in the confusion matrix.
+    lines = card.splitlines()
+    assert all(sum(line.startswith(f"| {name} |") for line in lines) == 2 for name in report["class_names"])
+    assert "EMA of weights" in card and "over epochs 3-4" in card
+
+
+def test_init_starts_a_new_run_from_a_checkpoints_weights(smoke_run: Path, fer_archive: Path) -> None:
+    source = smoke_run / "straight" / "best.pt"
+    cfg = smoke_config(fer_archive, smoke_run, "warm")
+    cfg.init, cfg.epochs = str(source), 1
+    trainer = Trainer(cfg)
+    trainer.load_init(source)
+    shipped = torch.load(source, weights_only=False)["model"]
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, shipped[key]), key
+    assert trainer.run() is not None
+    assert json.loads((smoke_run / "warm" / "config.json").read_text())["init"] == str(source)
+
+
+def test_init_from_a_checkpoint_with_other_classes_is_refused(smoke_run: Path, fer_archive: Path) -> None:
+    cfg = smoke_config(fer_archive, smoke_run, "subset")
+    cfg.classes = ["happy", "sad"]
+    with pytest.raises(ValueError, match=r"--init: .*best\.pt has class_names"):
+        Trainer(cfg).load_init(smoke_run / "straight" / "best.pt")
+    with pytest.raises(FileNotFoundError, match="--init: no checkpoint at"):
+        Trainer(cfg).load_init(smoke_run / "missing.pt")
