@@ -53,8 +53,10 @@ evaluate:
 # The crop policy recorded in the release model was chosen on the whole pipeline over real photos
 # (models/README.md): the detector's box as is (margin 0), no eye-line rotation.
 CROP ?= --margin 0 --no-align
+# The release's version, written into the ONNX metadata and published in every MQTT message.
+VERSION ?= 1.1.0
 export:
-	$(BIN)/emotion-edge export onnx runs/$(RUN)/best.pt --data $(DATA) --out $(MODEL) $(CROP)
+	$(BIN)/emotion-edge export onnx runs/$(RUN)/best.pt --data $(DATA) --out $(MODEL) $(CROP) --version $(VERSION)
 
 int8:
 	$(BIN)/emotion-edge export int8 $(MODEL) --data $(DATA)

@@ -44,6 +44,13 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="start from this checkpoint's weights (a best.pt: its selected weights) instead of a random "
         "initialisation, for a warm restart or fine-tuning; same architecture and classes",
     )
+    p.add_argument(
+        "--teacher",
+        help="distil from this checkpoint: its prediction averaged over each training image and its mirror "
+        "becomes a soft target beside the label",
+    )
+    p.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
+    p.add_argument("--distill-temperature", type=float, help="softening of both distributions (default 2)")
     p.add_argument("--resume", action="store_true", help="continue OUT/NAME from its last.pt, exactly")
     p.add_argument("--stop-after", type=int, help="pause after this epoch (continue later with --resume)")
     p.set_defaults(func=cmd_train)
@@ -73,6 +80,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "limit_train": args.limit_train,
         "limit_eval": args.limit_eval,
         "init": args.init,
+        "teacher": args.teacher,
+        "distill_weight": args.distill_weight,
+        "distill_temperature": args.distill_temperature,
     }
     for key, value in overrides.items():
         if value is not None:

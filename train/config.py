@@ -40,6 +40,9 @@ class TrainConfig:
     dropout: float = 0.3
     seed: int = 0
     init: str = ""  # a checkpoint (.pt) whose weights start the run: a warm restart or fine-tuning
+    teacher: str = ""  # a checkpoint (.pt) whose flip-averaged predictions are soft targets (distillation)
+    distill_weight: float = 0.5  # share of the loss from the teacher's soft targets (with a teacher)
+    distill_temperature: float = 2.0
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CPU; bf16 or fp16 on CUDA
     threads: int = 0  # 0: every core
@@ -61,6 +64,10 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0:
+            raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.class_weighting not in CLASS_WEIGHTING:

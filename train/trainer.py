@@ -141,6 +141,34 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
     )
 
 
+def load_teacher(cfg: TrainConfig, class_names: list[str], device: torch.device) -> EmotionNet:
+    """The frozen model whose predictions the student learns from, from any checkpoint of ours
+    (its own architecture; the same classes in the same order)."""
+    path = Path(cfg.teacher)
+    if not path.is_file():
+        raise FileNotFoundError(f"--teacher: no checkpoint at {path}; give the best.pt of an earlier run")
+    state = torch.load(path, map_location=device, weights_only=False)
+    if not isinstance(state, dict) or "model" not in state or "arch" not in state:
+        raise ValueError(f"--teacher: {path} is not an emotion-edge training checkpoint")
+    if state.get("class_names") != class_names:
+        raise ValueError(f"--teacher: {path} has classes {state.get('class_names')}, this run has {class_names}")
+    arch = state["arch"]
+    teacher = EmotionNet(len(class_names), arch["widths"], arch["depths"], arch["dropout"])
+    weights = state["ema"] if state.get("ema") is not None else state["model"]
+    teacher.load_state_dict(weights)
+    teacher = teacher.to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.to(memory_format=torch.channels_last)  # type: ignore[call-overload,no-any-return]
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) on temperature-softened distributions, scaled by T^2 so its gradient
+    keeps the size of the hard-label loss's (Hinton et al., 2015)."""
+    log_student = torch.log_softmax(student_logits / temperature, dim=1)
+    return nn.functional.kl_div(log_student, teacher_probs, reduction="batchmean") * temperature**2
+
+
 class WeightEMA:
     """Exponential moving average of parameters and buffers, evaluated instead of the raw weights."""
 
@@ -197,6 +225,9 @@ class Trainer:
             weight=class_weights(self.data.train_y, k, cfg.class_weighting).to(self.device),
             label_smoothing=cfg.label_smoothing,
         )
+        # The teacher sees each augmented batch and its mirror: the student learns the flip-averaged
+        # (test-time-augmented) prediction as a single crop.
+        self.teacher = load_teacher(cfg, list(self.data.class_names), self.device) if cfg.teacher else None
         self.steps_per_epoch = math.ceil(len(self.data.train_y) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.warmup_steps = int(cfg.warmup_epochs * self.steps_per_epoch)
@@ -343,6 +374,10 @@ class Trainer:
             with self.autocast():
                 logits = self.model(x)
                 loss = self.criterion(logits.float(), y)
+                if self.teacher is not None:
+                    loss = (1 - self.cfg.distill_weight) * loss + self.cfg.distill_weight * distillation_loss(
+                        logits.float(), self.teacher_probs(x), self.cfg.distill_temperature
+                    )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -356,6 +391,14 @@ class Trainer:
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")
         bar.close()
         return {"train_loss": total_loss / seen, "train_top1": correct / seen}
+
+    @torch.no_grad()
+    def teacher_probs(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.teacher is not None
+        t = self.cfg.distill_temperature
+        logits = self.teacher(torch.cat([x, x.flip(3)])).float()
+        a, b = torch.softmax(logits / t, dim=1).chunk(2)
+        return (a + b) / 2
 
     @torch.no_grad()
     def predict(self, model: nn.Module, images: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:

@@ -139,3 +139,28 @@ def test_init_from_a_checkpoint_with_other_classes_is_refused(smoke_run: Path, f
         Trainer(cfg).load_init(smoke_run / "straight" / "best.pt")
     with pytest.raises(FileNotFoundError, match="--init: no checkpoint at"):
         Trainer(cfg).load_init(smoke_run / "missing.pt")
+
+
+def test_a_teacher_gives_flip_averaged_soft_targets(smoke_run: Path, fer_archive: Path) -> None:
+    source = smoke_run / "straight" / "best.pt"
+    cfg = smoke_config(fer_archive, smoke_run, "distilled")
+    cfg.teacher, cfg.init, cfg.epochs = str(source), str(source), 1
+    trainer = Trainer(cfg)
+    assert trainer.teacher is not None
+    x = trainer.batch_input(trainer.data.val_x[:8], train=False)
+    targets = trainer.teacher_probs(x)
+    # The same target for a face and its mirror, and a distribution per face.
+    assert torch.allclose(targets, trainer.teacher_probs(x.flip(3)), atol=1e-6)
+    assert torch.allclose(targets.sum(1), torch.ones(8), atol=1e-5)
+    assert trainer.run() is not None
+    assert metrics(smoke_run / "distilled")[0]["train_loss"] > 0
+
+
+def test_a_teacher_with_other_classes_or_no_file_is_refused(smoke_run: Path, fer_archive: Path) -> None:
+    cfg = smoke_config(fer_archive, smoke_run, "bad-teacher")
+    cfg.classes, cfg.teacher = ["happy", "sad"], str(smoke_run / "straight" / "best.pt")
+    with pytest.raises(ValueError, match=r"--teacher: .*best\.pt has classes"):
+        Trainer(cfg)
+    cfg.teacher = str(smoke_run / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="--teacher: no checkpoint at"):
+        Trainer(cfg)
