@@ -51,6 +51,12 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
     p.add_argument("--distill-temperature", type=float, help="softening of both distributions (default 2)")
+    p.add_argument(
+        "--mixup-alpha",
+        type=float,
+        help="blend each training batch with a shuffled copy of itself, weights drawn from Beta(a, a), "
+        "and the loss likewise (0: off, the default)",
+    )
     p.add_argument("--resume", action="store_true", help="continue OUT/NAME from its last.pt, exactly")
     p.add_argument("--stop-after", type=int, help="pause after this epoch (continue later with --resume)")
     p.set_defaults(func=cmd_train)
@@ -83,6 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "teacher": args.teacher,
         "distill_weight": args.distill_weight,
         "distill_temperature": args.distill_temperature,
+        "mixup_alpha": args.mixup_alpha,
     }
     for key, value in overrides.items():
         if value is not None:

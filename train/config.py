@@ -38,13 +38,14 @@ class TrainConfig:
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     depths: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
     dropout: float = 0.3
+    mixup_alpha: float = 0.0  # >0: every training batch is blended with a shuffled copy, Beta(a, a) weights
     seed: int = 0
     init: str = ""  # a checkpoint (.pt) whose weights start the run: a warm restart or fine-tuning
     teacher: str = ""  # a checkpoint (.pt) whose flip-averaged predictions are soft targets (distillation)
     distill_weight: float = 0.5  # share of the loss from the teacher's soft targets (with a teacher)
     distill_temperature: float = 2.0
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bf16 autocast on CPU; bf16 or fp16 on CUDA
+    amp: bool = True  # bf16 autocast on CPUs with native bf16 (else float32); bf16 or fp16 on CUDA
     threads: int = 0  # 0: every core
     limit_train: int = 0  # >0: a stratified subset of that many train images (smoke runs)
     limit_eval: int = 0  # >0: at most that many val/test images
@@ -68,6 +69,8 @@ class TrainConfig:
             raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if self.distill_temperature <= 0:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+        if self.mixup_alpha < 0:
+            raise ConfigError(f"mixup_alpha must be >= 0 (0 disables mixup), got {self.mixup_alpha}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.class_weighting not in CLASS_WEIGHTING:

@@ -54,6 +54,15 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether mixed precision pays on this device. On a CPU, bf16 autocast runs fast only where
+    oneDNN has native bf16 kernels (AVX-512 and newer); on an AVX2-only CPU it falls back to
+    reference kernels, measured 15x slower than float32 (10 s vs 0.7 s per batch of 128)."""
+    if device.type == "cuda":
+        return True
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def amp_dtype(device: torch.device) -> torch.dtype:
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return torch.float16
@@ -191,6 +200,14 @@ class WeightEMA:
                 ema_v.copy_(v)
 
 
+def mix_batch(x: torch.Tensor, alpha: float, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup: blend the batch with a shuffled copy of itself. Returns the blend, the partner of
+    each row and the weight of the row's own image (and label)."""
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.from_numpy(rng.permutation(len(x))).to(x.device)
+    return lam * x + (1 - lam) * x[perm], perm, lam
+
+
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -237,7 +254,12 @@ class Trainer:
         self.best = -1.0
         self.best_epoch = 0
         self.elapsed = 0.0
-        self.use_amp = cfg.amp
+        self.use_amp = cfg.amp and native_bf16(self.device)
+        if cfg.amp and not self.use_amp:
+            log.warning(
+                "this CPU has no native bf16 (oneDNN needs AVX-512): training in float32, which is faster "
+                "here than mixed precision; results differ slightly from a bf16 run"
+            )
         # fp16 (CUDA GPUs without bf16) needs loss scaling against underflow; bf16 does not.
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.use_amp and amp_dtype(self.device) == torch.float16
@@ -356,7 +378,7 @@ class Trainer:
         self.model.train()
         order = self.rng.permutation(len(self.data.train_y))
         bs = self.cfg.batch_size
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen = 0.0, 0.0, 0
         bar = tqdm(
             range(self.steps_per_epoch),
             desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
@@ -371,9 +393,15 @@ class Trainer:
             lr = lr_at(self.step, self.total_steps, self.warmup_steps, self.cfg.lr)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            lam, partner = 1.0, y
+            if self.cfg.mixup_alpha > 0:
+                x, perm, lam = mix_batch(x, self.cfg.mixup_alpha, self.rng)
+                partner = y[perm]
             with self.autocast():
                 logits = self.model(x)
-                loss = self.criterion(logits.float(), y)
+                loss = lam * self.criterion(logits.float(), y)
+                if lam < 1.0:
+                    loss = loss + (1 - lam) * self.criterion(logits.float(), partner)
                 if self.teacher is not None:
                     loss = (1 - self.cfg.distill_weight) * loss + self.cfg.distill_weight * distillation_loss(
                         logits.float(), self.teacher_probs(x), self.cfg.distill_temperature
@@ -386,7 +414,9 @@ class Trainer:
                 self.ema.update(self.model)
             self.step += 1
             total_loss += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
+            pred = logits.argmax(1)
+            # With mixup a prediction earns the share of the label it names.
+            correct += lam * int((pred == y).sum()) + (1 - lam) * int((pred == partner).sum())
             seen += len(idx)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")
         bar.close()

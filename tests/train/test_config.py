@@ -24,6 +24,7 @@ def test_the_defaults_are_the_release_recipe_and_valid() -> None:
         ("label_smoothing", 1.0, r"label_smoothing must be in \[0, 1\)"),
         ("distill_weight", 1.5, r"distill_weight must be in \[0, 1\]"),
         ("distill_temperature", 0.0, "distill_temperature must be > 0"),
+        ("mixup_alpha", -0.2, "mixup_alpha must be >= 0"),
         ("class_weighting", "log", "class_weighting must be one of none, sqrt_inv, inv"),
         ("device", "tpu", "device must be auto, cpu or cuda"),
     ],

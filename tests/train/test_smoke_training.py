@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,35 @@ def test_a_teacher_with_other_classes_or_no_file_is_refused(smoke_run: Path, fer
     cfg.teacher = str(smoke_run / "missing.pt")
     with pytest.raises(FileNotFoundError, match="--teacher: no checkpoint at"):
         Trainer(cfg)
+
+
+def test_a_mixup_run_resumes_exactly(smoke_run: Path, fer_archive: Path) -> None:
+    # The blend weights and partners come from the run's generator, which the checkpoint carries.
+    def config(name: str) -> TrainConfig:
+        cfg = smoke_config(fer_archive, smoke_run, name)
+        cfg.mixup_alpha, cfg.epochs = 0.4, 2
+        return cfg
+
+    Trainer(config("mixup-straight")).run()
+    assert Trainer(config("mixup-paused")).run(stop_after=1) is None
+    Trainer(config("mixup-paused"), resume=True).run()
+    straight = torch.load(smoke_run / "mixup-straight" / "last.pt", weights_only=False)
+    resumed = torch.load(smoke_run / "mixup-paused" / "last.pt", weights_only=False)
+    for key, value in straight["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+    rows = metrics(smoke_run / "mixup-straight")
+    assert all(0.0 < r["train_top1"] < 1.0 for r in rows)
+    assert json.loads((smoke_run / "mixup-straight" / "config.json").read_text())["mixup_alpha"] == 0.4
+
+
+def test_mixed_precision_is_used_only_where_the_cpu_runs_bf16_natively(
+    smoke_run: Path, fer_archive: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = smoke_config(fer_archive, smoke_run, "precision")
+    with caplog.at_level(logging.WARNING, logger="train.trainer"):
+        trainer = Trainer(cfg)
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert trainer.use_amp == native
+    assert ("no native bf16" in caplog.text) == (not native)
+    cfg.amp = False
+    assert not Trainer(cfg).use_amp
