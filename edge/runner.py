@@ -4,12 +4,8 @@ signal, the end of the source or a frame limit, and always release the camera an
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 from edge.annotate import Recorder, Window
 from edge.capture import FrameGrabber, RetryPolicy
@@ -18,6 +14,7 @@ from edge.loop import FrameLoop, close_sinks
 from edge.notify import Heartbeat, Notifier
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.results import ResultSink
+from edge.signals import stop_on_signals
 from edge.sinks import JsonLinesSink
 from edge.sources import Source, SourceSettings, make_source
 from edge.stats import LoopStats, format_line
@@ -55,25 +52,6 @@ def make_grabber(config: DeviceConfig) -> tuple[Source, FrameGrabber]:
         pace_to_source=s.realtime,
     )
     return source, grabber
-
-
-@contextmanager
-def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGTERM and SIGINT ask for a clean stop instead of killing the process mid-frame."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed from the main thread
-        return
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stop()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks: list[ResultSink] | None = None) -> int:

@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 from edge.mqtt.client.connection import Failure
 from edge.mqtt.config import MqttConfig
 from edge.mqtt.topics import parse, subscription
+from edge.signals import stop_on_signals
 
 REDRAW_S = 0.2  # terminal redraws per second are capped; a pipe gets every change
 COLUMNS = ("DEVICE", "STATUS", "FPS", "FACE", "EMOTION", "SCORE")
@@ -210,23 +212,25 @@ def run_watch(
         name="mqtt-watch",
     )
     seen = 0
+    stopping = threading.Event()
     link.start()
     try:
-        while count is None or seen < count:
-            try:
-                item = inbox.get(timeout=REDRAW_S)
-            except queue.Empty:
-                item = None
-            if isinstance(item, Failure):
-                print(f"emotion-edge watch: {item.message}", file=err)
-                return 2
-            if item is not None:
-                topic, raw, retained = item
-                parsed = parse(config.base, topic)
-                if parsed is not None:
-                    seen += 1
-                    printer.message(*parsed, topic, raw, retained)
-            printer.tick()
+        with stop_on_signals(stopping.set):
+            while (count is None or seen < count) and not stopping.is_set():
+                try:
+                    item = inbox.get(timeout=REDRAW_S)
+                except queue.Empty:
+                    item = None
+                if isinstance(item, Failure):
+                    print(f"emotion-edge watch: {item.message}", file=err)
+                    return 2
+                if item is not None:
+                    topic, raw, retained = item
+                    parsed = parse(config.base, topic)
+                    if parsed is not None:
+                        seen += 1
+                        printer.message(*parsed, topic, raw, retained)
+                printer.tick()
         printer.tick(final=True)
         return 0
     except KeyboardInterrupt:

@@ -46,6 +46,7 @@ def test_it_carries_the_parent_metadata_and_the_calibration_facts(int8_model: Pa
     quant = child.extra["quantization"]
     assert quant["calibration"] == {"images": 256, "split": "train", "method": "minmax", "source": "fer2013 train"}
     assert child.extra["parent"]["file"] == shipped_model.name
+    assert "session.x64quantprecision=1" in quant["runtime"]  # how to run it right without our code
     assert json.dumps(child.extra)  # plain JSON all the way down
 
 

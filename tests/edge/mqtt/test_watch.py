@@ -73,6 +73,7 @@ class Watch:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()  # a returncode (-9) for the assertion to report, not None
 
 
 @pytest.fixture
@@ -101,6 +102,16 @@ def test_the_table_shows_device_face_ids_emotion_score_and_fps(make_publisher, b
     assert other.split() == [DEVICE, "online", "15.2", "9", "sad", "0.55"]
     w.stop()
     assert w.proc.returncode == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_it_cleanly(make_publisher, broker: Broker, watch, sig: signal.Signals) -> None:
+    p = make_publisher()
+    w = watch("--host", broker.host, "--port", str(broker.port))
+    w.wait_line(lambda line: line.split()[:1] == ["DEVICE"])
+    p.handle_frame(frame(1, face(4, "happy", 0.91)))  # messages keep arriving while it stops
+    w.proc.send_signal(sig)
+    assert w.proc.wait(timeout=5) == 0
 
 
 def test_json_mode_prints_every_message_as_one_json_line(make_publisher, broker: Broker, watch) -> None:
