@@ -528,6 +528,8 @@ class Trainer:
             "train_seconds": round(self.elapsed, 1),
             "device": str(self.device) if self.device.type == "cpu" else torch.cuda.get_device_name(),
             "threads": torch.get_num_threads(),
+            # The configured amp is a wish; this is what ran (no bf16 on CPUs without native support).
+            "precision": str(amp_dtype(self.device)).removeprefix("torch.") if self.use_amp else "float32",
             "params": best["params"],
             "macs": best["macs"],
             "class_counts_train": dict(zip(self.data.class_names, np.bincount(self.data.train_y).tolist())),

@@ -194,6 +194,8 @@ def test_mixed_precision_is_used_only_where_the_cpu_runs_bf16_natively(
         trainer = Trainer(cfg)
     native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     assert trainer.use_amp == native
+    ran = json.loads((smoke_run / "straight" / "summary.json").read_text())["precision"]
+    assert ran == ("bfloat16" if native else "float32")
     assert ("no native bf16" in caplog.text) == (not native)
     cfg.amp = False
     assert not Trainer(cfg).use_amp
