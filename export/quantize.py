@@ -49,6 +49,7 @@ class _Reader:
 
     def __init__(self, input_name: str, batches: list[npt.NDArray[np.float32]]) -> None:
         self.input_name = input_name
+        self._all = batches
         self._batches = iter(batches)
 
     def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
@@ -56,7 +57,7 @@ class _Reader:
         return None if batch is None else {self.input_name: batch}
 
     def rewind(self) -> None:  # part of onnxruntime's CalibrationDataReader interface
-        raise NotImplementedError
+        self._batches = iter(self._all)
 
 
 def quantize_int8(

@@ -62,3 +62,17 @@ def test_int8_agrees_with_fp32_on_real_faces(int8_model: Path, shipped_model: Pa
 def test_an_empty_calibration_set_is_refused(shipped_model: Path, tmp_path: Path) -> None:
     with pytest.raises(QuantizationError, match=r"no calibration images"):
         quantize_int8(shipped_model, tmp_path / "x.onnx", np.empty((0, 48, 48), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_the_histogram_calibrations_also_give_a_valid_model(
+    method: str, shipped_model: Path, fer, tmp_path: Path
+) -> None:
+    train_x, _ = fer.split("train")
+    out = tmp_path / f"{method}.onnx"
+    result = quantize_int8(shipped_model, out, train_x[:128], method=method)
+    assert not errors(result.findings)
+    assert result.info.extra["quantization"]["calibration"]["method"] == method
+    faces, labels = fer.split("val")
+    top1 = float((OnnxRuntimeClassifier(out).predict(faces[:500]).argmax(1) == labels[:500]).mean())
+    assert top1 > 0.6
