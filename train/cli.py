@@ -46,8 +46,8 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--teacher",
-        help="distil from this checkpoint: its prediction averaged over each training image and its mirror "
-        "becomes a soft target beside the label",
+        help="distil from this checkpoint (.pt) or released model (.onnx, e.g. models/emotion-edge-fp32.onnx): "
+        "its prediction averaged over each training image and its mirror becomes a soft target beside the label",
     )
     p.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
     p.add_argument("--distill-temperature", type=float, help="softening of both distributions (default 2)")

@@ -41,7 +41,7 @@ class TrainConfig:
     mixup_alpha: float = 0.0  # >0: every training batch is blended with a shuffled copy, Beta(a, a) weights
     seed: int = 0
     init: str = ""  # a checkpoint (.pt) whose weights start the run: a warm restart or fine-tuning
-    teacher: str = ""  # a checkpoint (.pt) whose flip-averaged predictions are soft targets (distillation)
+    teacher: str = ""  # a checkpoint (.pt) or model (.onnx) whose flip-averaged predictions are soft targets
     distill_weight: float = 0.5  # share of the loss from the teacher's soft targets (with a teacher)
     distill_temperature: float = 2.0
     device: str = "auto"  # auto | cpu | cuda

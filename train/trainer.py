@@ -30,6 +30,7 @@ from train.config import TrainConfig
 from train.dataset import FaceDataset, LoadOptions, describe, load_dataset
 from train.metrics import Report, compute_report, plot_confusion, plot_curves
 from train.model import EmotionNet, count_macs, count_parameters
+from train.teacher import load_teacher
 
 log = logging.getLogger(__name__)
 
@@ -150,27 +151,6 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
     )
 
 
-def load_teacher(cfg: TrainConfig, class_names: list[str], device: torch.device) -> EmotionNet:
-    """The frozen model whose predictions the student learns from, from any checkpoint of ours
-    (its own architecture; the same classes in the same order)."""
-    path = Path(cfg.teacher)
-    if not path.is_file():
-        raise FileNotFoundError(f"--teacher: no checkpoint at {path}; give the best.pt of an earlier run")
-    state = torch.load(path, map_location=device, weights_only=False)
-    if not isinstance(state, dict) or "model" not in state or "arch" not in state:
-        raise ValueError(f"--teacher: {path} is not an emotion-edge training checkpoint")
-    if state.get("class_names") != class_names:
-        raise ValueError(f"--teacher: {path} has classes {state.get('class_names')}, this run has {class_names}")
-    arch = state["arch"]
-    teacher = EmotionNet(len(class_names), arch["widths"], arch["depths"], arch["dropout"])
-    weights = state["ema"] if state.get("ema") is not None else state["model"]
-    teacher.load_state_dict(weights)
-    teacher = teacher.to(device).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher.to(memory_format=torch.channels_last)  # type: ignore[call-overload,no-any-return]
-
-
 def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
     """KL(teacher || student) on temperature-softened distributions, scaled by T^2 so its gradient
     keeps the size of the hard-label loss's (Hinton et al., 2015)."""
@@ -244,7 +224,9 @@ class Trainer:
         )
         # The teacher sees each augmented batch and its mirror: the student learns the flip-averaged
         # (test-time-augmented) prediction as a single crop.
-        self.teacher = load_teacher(cfg, list(self.data.class_names), self.device) if cfg.teacher else None
+        self.teacher = (
+            load_teacher(Path(cfg.teacher), list(self.data.class_names), self.pre, self.device) if cfg.teacher else None
+        )
         self.steps_per_epoch = math.ceil(len(self.data.train_y) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.warmup_steps = int(cfg.warmup_epochs * self.steps_per_epoch)

@@ -199,3 +199,33 @@ def test_mixed_precision_is_used_only_where_the_cpu_runs_bf16_natively(
     assert ("no native bf16" in caplog.text) == (not native)
     cfg.amp = False
     assert not Trainer(cfg).use_amp
+
+
+def test_a_released_onnx_model_teaches_like_the_checkpoint_it_came_from(
+    smoke_run: Path, fer_archive: Path, fer, tmp_path: Path
+) -> None:
+    source = smoke_run / "straight" / "best.pt"
+    onnx_file = tmp_path / "teacher.onnx"
+    faces, _ = fer.split("val")
+    export_onnx(source, onnx_file, faces[:100])
+    from_checkpoint = smoke_config(fer_archive, smoke_run, "taught-by-pt")
+    from_checkpoint.teacher = str(source)
+    from_onnx = smoke_config(fer_archive, smoke_run, "taught-by-onnx")
+    from_onnx.teacher, from_onnx.epochs = str(onnx_file), 1
+    a, b = Trainer(from_checkpoint), Trainer(from_onnx)
+    x = a.batch_input(a.data.val_x[:16], train=False)
+    # The same flip-averaged soft targets at the run's temperature (T=2), from either form.
+    assert torch.allclose(a.teacher_probs(x), b.teacher_probs(x), atol=1e-4)
+    assert b.run() is not None
+
+
+def test_an_onnx_teacher_with_other_classes_or_preprocessing_is_refused(
+    smoke_run: Path, fer_archive: Path, shipped_model: Path
+) -> None:
+    cfg = smoke_config(fer_archive, smoke_run, "bad-onnx-teacher")
+    cfg.teacher, cfg.classes = str(shipped_model), ["happy", "sad"]
+    with pytest.raises(ValueError, match=r"--teacher: .*\.onnx has classes"):
+        Trainer(cfg)
+    cfg.classes, cfg.equalize = [], "clahe"
+    with pytest.raises(ValueError, match=r"expects preprocessing .*train with the teacher's --equalize"):
+        Trainer(cfg)

@@ -1,0 +1,77 @@
+"""The frozen teacher of distillation (``train --teacher``): a training checkpoint of ours, or a
+released ONNX model, so a new run can learn from the shipped model without its training run.
+
+A teacher is called on a preprocessed batch and returns scores whose softmax is its prediction:
+logits for a checkpoint, log-probabilities for an ONNX model that outputs probabilities (the same
+softmax at any temperature, since the two differ by a constant per row)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge.contract import Preprocessing
+from train.model import EmotionNet
+
+Teacher = Callable[[torch.Tensor], torch.Tensor]
+
+
+def load_teacher(path: Path, class_names: list[str], pre: Preprocessing, device: torch.device) -> Teacher:
+    """A checkpoint (.pt) or an exported model (.onnx) with this run's classes, in the same order,
+    and (for ONNX, whose metadata says it) this run's preprocessing."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--teacher: no checkpoint at {path}; give the best.pt of an earlier run or a released .onnx model"
+        )
+    if path.suffix == ".onnx":
+        return OnnxTeacher(path, class_names, pre, device)
+    return checkpoint_teacher(path, class_names, device)
+
+
+def checkpoint_teacher(path: Path, class_names: list[str], device: torch.device) -> Teacher:
+    state = torch.load(path, map_location=device, weights_only=False)
+    if not isinstance(state, dict) or "model" not in state or "arch" not in state:
+        raise ValueError(f"--teacher: {path} is not an emotion-edge training checkpoint (nor an .onnx model)")
+    if state.get("class_names") != class_names:
+        raise ValueError(f"--teacher: {path} has classes {state.get('class_names')}, this run has {class_names}")
+    arch = state["arch"]
+    teacher = EmotionNet(len(class_names), arch["widths"], arch["depths"], arch["dropout"])
+    teacher.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+    teacher = teacher.to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.to(memory_format=torch.channels_last)  # type: ignore[call-overload,no-any-return]
+
+
+class OnnxTeacher:
+    """A released model run by ONNX Runtime on the CPU (the device package's own classifier)."""
+
+    def __init__(self, path: Path, class_names: list[str], pre: Preprocessing, device: torch.device) -> None:
+        from edge.classify import ClassifierError, OnnxRuntimeClassifier
+
+        try:
+            self.classifier = OnnxRuntimeClassifier(path, providers=["CPUExecutionProvider"])
+        except ClassifierError as exc:
+            raise ValueError(f"--teacher: {exc}") from exc
+        info = self.classifier.info
+        if info.classes != class_names:
+            raise ValueError(f"--teacher: {path} has classes {info.classes}, this run has {class_names}")
+        if info.preprocessing != pre:
+            raise ValueError(
+                f"--teacher: {path} expects preprocessing {info.preprocessing.to_dict()}, this run uses "
+                f"{pre.to_dict()}; train with the teacher's --equalize"
+            )
+        self.info = info
+        self.device = device
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        (out,) = self.classifier.session.run([self.info.output_name], {self.info.input_name: batch})
+        scores = torch.from_numpy(np.asarray(out, dtype=np.float32)).to(self.device)
+        if self.info.output_kind == "probabilities":
+            # A probability that underflowed to 0 stays (almost) 0 after any softening.
+            scores = torch.log(scores.clamp_min(1e-30))
+        return scores
