@@ -21,22 +21,27 @@ Teacher = Callable[[torch.Tensor], torch.Tensor]
 
 def load_teacher(path: Path, class_names: list[str], pre: Preprocessing, device: torch.device) -> Teacher:
     """A checkpoint (.pt) or an exported model (.onnx) with this run's classes, in the same order,
-    and (for ONNX, whose metadata says it) this run's preprocessing."""
+    and this run's preprocessing."""
     if not path.is_file():
         raise FileNotFoundError(
             f"--teacher: no checkpoint at {path}; give the best.pt of an earlier run or a released .onnx model"
         )
     if path.suffix == ".onnx":
         return OnnxTeacher(path, class_names, pre, device)
-    return checkpoint_teacher(path, class_names, device)
+    return checkpoint_teacher(path, class_names, pre, device)
 
 
-def checkpoint_teacher(path: Path, class_names: list[str], device: torch.device) -> Teacher:
+def checkpoint_teacher(path: Path, class_names: list[str], pre: Preprocessing, device: torch.device) -> Teacher:
     state = torch.load(path, map_location=device, weights_only=False)
     if not isinstance(state, dict) or "model" not in state or "arch" not in state:
         raise ValueError(f"--teacher: {path} is not an emotion-edge training checkpoint (nor an .onnx model)")
     if state.get("class_names") != class_names:
         raise ValueError(f"--teacher: {path} has classes {state.get('class_names')}, this run has {class_names}")
+    if state.get("preprocessing", pre.to_dict()) != pre.to_dict():
+        raise ValueError(
+            f"--teacher: {path} was trained with preprocessing {state['preprocessing']}, this run uses "
+            f"{pre.to_dict()}; train with the teacher's --equalize"
+        )
     arch = state["arch"]
     teacher = EmotionNet(len(class_names), arch["widths"], arch["depths"], arch["dropout"])
     teacher.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])

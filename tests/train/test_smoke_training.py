@@ -162,6 +162,9 @@ def test_a_teacher_with_other_classes_or_no_file_is_refused(smoke_run: Path, fer
     cfg.classes, cfg.teacher = ["happy", "sad"], str(smoke_run / "straight" / "best.pt")
     with pytest.raises(ValueError, match=r"--teacher: .*best\.pt has classes"):
         Trainer(cfg)
+    cfg.classes, cfg.equalize = [], "clahe"
+    with pytest.raises(ValueError, match=r"trained with preprocessing .*train with the teacher's --equalize"):
+        Trainer(cfg)
     cfg.teacher = str(smoke_run / "missing.pt")
     with pytest.raises(FileNotFoundError, match="--teacher: no checkpoint at"):
         Trainer(cfg)
