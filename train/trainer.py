@@ -188,6 +188,14 @@ def mix_batch(x: torch.Tensor, alpha: float, rng: np.random.Generator) -> tuple[
     return lam * x + (1 - lam) * x[perm], perm, lam
 
 
+PROGRESS_EVERY_S = 60.0
+
+
+def format_duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -368,7 +376,23 @@ class Trainer:
             mininterval=1.0 if sys.stderr.isatty() else 30.0,
             disable=None,
         )
+        # Where the bar is off (a log file, nohup), a line a minute shows that a slow epoch moves.
+        started = last_note = time.perf_counter()
         for i in bar:
+            if bar.disable and i and time.perf_counter() - last_note >= PROGRESS_EVERY_S:
+                last_note = time.perf_counter()
+                per_step = (last_note - started) / i
+                log.info(
+                    "epoch %d/%d: step %d/%d, loss %.3f, top-1 %.3f, %.2f s/step, about %.0f s to the epoch's end",
+                    self.epoch + 1,
+                    self.cfg.epochs,
+                    i,
+                    self.steps_per_epoch,
+                    total_loss / seen,
+                    correct / seen,
+                    per_step,
+                    per_step * (self.steps_per_epoch - i),
+                )
             idx = order[i * bs : (i + 1) * bs]
             x = self.batch_input(self.data.train_x[idx], train=True)
             y = torch.from_numpy(self.data.train_y[idx]).to(self.device)
@@ -461,6 +485,7 @@ class Trainer:
             " with mixed precision" if self.use_amp else "",
         )
         select_key = "val_top1_ema" if self.ema else "val_top1"
+        timed: list[float] = []  # this process's epochs (a resumed run may be on another machine)
         while self.epoch < self.cfg.epochs:
             start = time.perf_counter()
             row: dict[str, Any] = self.train_epoch()
@@ -476,11 +501,14 @@ class Trainer:
             with (self.run_dir / "metrics.jsonl").open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
             self.save_last()
+            timed.append(seconds)
+            left_s = sum(timed) / len(timed) * (self.cfg.epochs - self.epoch)
             log.info(
-                "epoch %d/%d %.0fs train loss %.3f top-1 %.3f | val top-1 %.4f%s%s",
+                "epoch %d/%d %.0fs (up to about %s more) train loss %.3f top-1 %.3f | val top-1 %.4f%s%s",
                 self.epoch,
                 self.cfg.epochs,
                 seconds,
+                format_duration(left_s),
                 row["train_loss"],
                 row["train_top1"],
                 row["val_top1"],

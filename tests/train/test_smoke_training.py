@@ -232,3 +232,26 @@ def test_an_onnx_teacher_with_other_classes_or_preprocessing_is_refused(
     cfg.classes, cfg.equalize = [], "clahe"
     with pytest.raises(ValueError, match=r"expects preprocessing .*train with the teacher's --equalize"):
         Trainer(cfg)
+
+
+def test_without_a_progress_bar_a_slow_epoch_still_reports_progress(
+    smoke_run: Path, fer_archive: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import train.trainer
+
+    monkeypatch.setattr(train.trainer, "PROGRESS_EVERY_S", 0.0)  # pytest's captured stderr is no terminal
+    cfg = smoke_config(fer_archive, smoke_run, "progress")
+    cfg.epochs = 1
+    with caplog.at_level(logging.INFO, logger="train.trainer"):
+        Trainer(cfg).run()
+    steps = [r.getMessage() for r in caplog.records if "s/step" in r.getMessage()]
+    assert steps and steps[0].startswith("epoch 1/1: step 1/13, loss ")
+    assert any("up to about 0 min more" in r.getMessage() for r in caplog.records)
+
+
+def test_durations_read_in_minutes_and_hours() -> None:
+    from train.trainer import format_duration
+
+    assert format_duration(29) == "0 min"
+    assert format_duration(20 * 60) == "20 min"
+    assert format_duration(6.5 * 3600) == "6 h 30 min"
