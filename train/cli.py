@@ -46,8 +46,10 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--teacher",
+        action="append",
         help="distil from this checkpoint (.pt) or released model (.onnx, e.g. models/emotion-edge-fp32.onnx): "
-        "its prediction averaged over each training image and its mirror becomes a soft target beside the label",
+        "its prediction averaged over each training image and its mirror becomes a soft target beside the label; "
+        "repeat it to distil from the ensemble of several (their log-probabilities averaged)",
     )
     p.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
     p.add_argument("--distill-temperature", type=float, help="softening of both distributions (default 2)")
@@ -86,7 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "limit_train": args.limit_train,
         "limit_eval": args.limit_eval,
         "init": args.init,
-        "teacher": args.teacher,
+        "teachers": args.teacher,
         "distill_weight": args.distill_weight,
         "distill_temperature": args.distill_temperature,
         "mixup_alpha": args.mixup_alpha,

@@ -41,7 +41,9 @@ class TrainConfig:
     mixup_alpha: float = 0.0  # >0: every training batch is blended with a shuffled copy, Beta(a, a) weights
     seed: int = 0
     init: str = ""  # a checkpoint (.pt) whose weights start the run: a warm restart or fine-tuning
-    teacher: str = ""  # a checkpoint (.pt) or model (.onnx) whose flip-averaged predictions are soft targets
+    # Checkpoints (.pt) or models (.onnx) whose flip-averaged predictions are soft targets; with
+    # several, their ensemble (log-probabilities averaged).
+    teachers: list[str] = field(default_factory=list)
     distill_weight: float = 0.5  # share of the loss from the teacher's soft targets (with a teacher)
     distill_temperature: float = 2.0
     device: str = "auto"  # auto | cpu | cuda
@@ -83,6 +85,8 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if any(not isinstance(t, str) or not t for t in self.teachers):
+            raise ConfigError(f"teachers must be a list of checkpoint or .onnx paths, got {self.teachers!r}")
         if len(self.widths) != len(self.depths) or not self.widths:
             raise ConfigError(f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
         return self
@@ -96,6 +100,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        if "teacher" in data:  # run configs written before ensembles named one teacher
+            legacy = data.pop("teacher")
+            data.setdefault("teachers", [legacy] if legacy else [])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -90,8 +90,10 @@ def count_macs(model: nn.Module, size: int = INPUT_SIZE) -> int:
             hooks.append(m.register_forward_hook(linear_hook))
     was_training = model.training
     model.eval()
+    # The probe face goes where the weights are: a model already on the GPU counts too.
+    device = next(model.parameters()).device
     with torch.no_grad():
-        model(torch.zeros(1, 1, size, size))
+        model(torch.zeros(1, 1, size, size, device=device))
     model.train(was_training)
     for h in hooks:
         h.remove()

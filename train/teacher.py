@@ -19,6 +19,12 @@ from train.model import EmotionNet
 Teacher = Callable[[torch.Tensor], torch.Tensor]
 
 
+def load_teachers(paths: list[Path], class_names: list[str], pre: Preprocessing, device: torch.device) -> Teacher:
+    """One teacher, or the ensemble of several (``--teacher`` repeated)."""
+    members = [load_teacher(path, class_names, pre, device) for path in paths]
+    return members[0] if len(members) == 1 else EnsembleTeacher(members)
+
+
 def load_teacher(path: Path, class_names: list[str], pre: Preprocessing, device: torch.device) -> Teacher:
     """A checkpoint (.pt) or an exported model (.onnx) with this run's classes, in the same order,
     and this run's preprocessing."""
@@ -80,3 +86,15 @@ class OnnxTeacher:
             # A probability that underflowed to 0 stays (almost) 0 after any softening.
             scores = torch.log(scores.clamp_min(1e-30))
         return scores
+
+
+class EnsembleTeacher:
+    """Several teachers as one: the mean of their log-probabilities, i.e. the softmax of averaged,
+    per-model normalised logits. Averaging in log space keeps the temperature meaning what it means
+    for one teacher: softening the ensemble's scores is softening each member's by the same T."""
+
+    def __init__(self, members: list[Teacher]) -> None:
+        self.members = members
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.log_softmax(member(x).float(), dim=1) for member in self.members]).mean(0)

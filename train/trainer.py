@@ -30,7 +30,7 @@ from train.config import TrainConfig
 from train.dataset import FaceDataset, LoadOptions, describe, load_dataset
 from train.metrics import Report, compute_report, plot_confusion, plot_curves
 from train.model import EmotionNet, count_macs, count_parameters
-from train.teacher import load_teacher
+from train.teacher import load_teachers
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,9 @@ class Trainer:
         # The teacher sees each augmented batch and its mirror: the student learns the flip-averaged
         # (test-time-augmented) prediction as a single crop.
         self.teacher = (
-            load_teacher(Path(cfg.teacher), list(self.data.class_names), self.pre, self.device) if cfg.teacher else None
+            load_teachers([Path(t) for t in cfg.teachers], list(self.data.class_names), self.pre, self.device)
+            if cfg.teachers
+            else None
         )
         self.steps_per_epoch = math.ceil(len(self.data.train_y) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs

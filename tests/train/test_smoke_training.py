@@ -145,7 +145,7 @@ def test_init_from_a_checkpoint_with_other_classes_is_refused(smoke_run: Path, f
 def test_a_teacher_gives_flip_averaged_soft_targets(smoke_run: Path, fer_archive: Path) -> None:
     source = smoke_run / "straight" / "best.pt"
     cfg = smoke_config(fer_archive, smoke_run, "distilled")
-    cfg.teacher, cfg.init, cfg.epochs = str(source), str(source), 1
+    cfg.teachers, cfg.init, cfg.epochs = [str(source)], str(source), 1
     trainer = Trainer(cfg)
     assert trainer.teacher is not None
     x = trainer.batch_input(trainer.data.val_x[:8], train=False)
@@ -157,15 +157,47 @@ def test_a_teacher_gives_flip_averaged_soft_targets(smoke_run: Path, fer_archive
     assert metrics(smoke_run / "distilled")[0]["train_loss"] > 0
 
 
+def test_several_teachers_teach_their_ensemble(smoke_run: Path, fer_archive: Path, tmp_path: Path) -> None:
+    one, other = smoke_run / "straight" / "best.pt", tmp_path / "other.pt"
+    state = torch.load(one, weights_only=False)
+    weights = state["ema"] if state.get("ema") is not None else state["model"]
+    for key, value in weights.items():  # a second teacher that disagrees: every weight jittered
+        if value.is_floating_point():
+            weights[key] = value + 0.05 * torch.randn_like(value)
+    torch.save(state, other)
+    cfg = smoke_config(fer_archive, smoke_run, "ensemble-taught")
+    cfg.teachers = [str(one)]
+    alone = Trainer(cfg)
+    cfg.teachers = [str(one), str(one)]
+    twice = Trainer(cfg)
+    cfg.teachers = [str(one), str(other)]
+    pair = Trainer(cfg)
+    cfg.teachers = [str(other)]
+    second = Trainer(cfg)
+    x = alone.batch_input(alone.data.val_x[:16], train=False)
+    # Two copies of a teacher teach exactly what it teaches alone ...
+    assert torch.allclose(twice.teacher_probs(x), alone.teacher_probs(x), atol=1e-5)
+    # ... and two different ones the softmax of their mean log-probabilities, softened by T and
+    # averaged over the face and its mirror like a single teacher's.
+    a, b = alone.teacher, second.teacher
+    assert a is not None and b is not None
+    assert not torch.allclose(alone.teacher_probs(x), second.teacher_probs(x), atol=1e-3)
+    both = torch.cat([x, x.flip(3)])
+    with torch.no_grad():
+        mean_log = (torch.log_softmax(a(both).float(), 1) + torch.log_softmax(b(both).float(), 1)) / 2
+    expected = torch.softmax(mean_log / cfg.distill_temperature, 1).chunk(2)
+    assert torch.allclose(pair.teacher_probs(x), (expected[0] + expected[1]) / 2, atol=1e-5)
+
+
 def test_a_teacher_with_other_classes_or_no_file_is_refused(smoke_run: Path, fer_archive: Path) -> None:
     cfg = smoke_config(fer_archive, smoke_run, "bad-teacher")
-    cfg.classes, cfg.teacher = ["happy", "sad"], str(smoke_run / "straight" / "best.pt")
+    cfg.classes, cfg.teachers = ["happy", "sad"], [str(smoke_run / "straight" / "best.pt")]
     with pytest.raises(ValueError, match=r"--teacher: .*best\.pt has classes"):
         Trainer(cfg)
     cfg.classes, cfg.equalize = [], "clahe"
     with pytest.raises(ValueError, match=r"trained with preprocessing .*train with the teacher's --equalize"):
         Trainer(cfg)
-    cfg.teacher = str(smoke_run / "missing.pt")
+    cfg.teachers = [str(smoke_run / "missing.pt")]
     with pytest.raises(FileNotFoundError, match="--teacher: no checkpoint at"):
         Trainer(cfg)
 
@@ -212,9 +244,9 @@ def test_a_released_onnx_model_teaches_like_the_checkpoint_it_came_from(
     faces, _ = fer.split("val")
     export_onnx(source, onnx_file, faces[:100])
     from_checkpoint = smoke_config(fer_archive, smoke_run, "taught-by-pt")
-    from_checkpoint.teacher = str(source)
+    from_checkpoint.teachers = [str(source)]
     from_onnx = smoke_config(fer_archive, smoke_run, "taught-by-onnx")
-    from_onnx.teacher, from_onnx.epochs = str(onnx_file), 1
+    from_onnx.teachers, from_onnx.epochs = [str(onnx_file)], 1
     a, b = Trainer(from_checkpoint), Trainer(from_onnx)
     x = a.batch_input(a.data.val_x[:16], train=False)
     # The same flip-averaged soft targets at the run's temperature (T=2), from either form.
@@ -226,7 +258,7 @@ def test_an_onnx_teacher_with_other_classes_or_preprocessing_is_refused(
     smoke_run: Path, fer_archive: Path, shipped_model: Path
 ) -> None:
     cfg = smoke_config(fer_archive, smoke_run, "bad-onnx-teacher")
-    cfg.teacher, cfg.classes = str(shipped_model), ["happy", "sad"]
+    cfg.teachers, cfg.classes = [str(shipped_model)], ["happy", "sad"]
     with pytest.raises(ValueError, match=r"--teacher: .*\.onnx has classes"):
         Trainer(cfg)
     cfg.classes, cfg.equalize = [], "clahe"
