@@ -58,6 +58,14 @@ def cmd_onnx(args: argparse.Namespace) -> int:
 
     run_dir = args.checkpoint.parent
     metrics = metrics_from_run(run_dir) if (run_dir / "report.json").exists() else {}
+    if not metrics:
+        log.warning(
+            "%s has no report.json: the model's metadata will carry no test figures; write one with "
+            "`emotion-edge evaluate %s --split test --json %s` and export again",
+            run_dir,
+            args.checkpoint,
+            run_dir / "report.json",
+        )
     crop = load_checkpoint(args.checkpoint).info.crop
     if args.margin is not None:
         crop = replace(crop, margin=args.margin)

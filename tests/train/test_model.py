@@ -3,8 +3,6 @@ model lives."""
 
 from __future__ import annotations
 
-import torch
-
 from train.model import EmotionNet, count_macs, count_parameters
 
 

@@ -287,3 +287,25 @@ def test_durations_read_in_minutes_and_hours() -> None:
     assert format_duration(29) == "0 min"
     assert format_duration(20 * 60) == "20 min"
     assert format_duration(6.5 * 3600) == "6 h 30 min"
+
+
+def test_exporting_a_run_without_a_test_report_says_the_metadata_lacks_figures(
+    smoke_run: Path, fer_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge.cli import main
+    from edge.model_meta import read_onnx_metadata
+
+    lone = tmp_path / "lone-run"
+    lone.mkdir()
+    (lone / "best.pt").write_bytes((smoke_run / "straight" / "best.pt").read_bytes())
+    out = tmp_path / "lone.onnx"
+    with caplog.at_level(logging.WARNING, logger="export.cli"):
+        assert main(["export", "onnx", str(lone / "best.pt"), "--data", str(fer_archive), "--out", str(out)]) == 0
+    assert "has no report.json" in caplog.text and "--split test --json" in caplog.text
+    assert read_onnx_metadata(str(out)).metrics == {}
+    # With the run's report beside it, the figures go into the model.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="export.cli"):
+        main(["export", "onnx", str(smoke_run / "straight" / "best.pt"), "--data", str(fer_archive), "--out", str(out)])
+    assert "has no report.json" not in caplog.text
+    assert read_onnx_metadata(str(out)).metrics["split"] == "FER2013 PrivateTest"
