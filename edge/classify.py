@@ -72,7 +72,7 @@ class OnnxRuntimeClassifier:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How the ``tensorrt`` backend finds or builds its engine (see edge.engine_manager)."""
+    """How the ``tensorrt`` backend finds or builds its engine (see edge.tensorrt.engine_manager)."""
 
     engine: Path | None = None
     engine_dir: Path | None = None
@@ -90,7 +90,7 @@ def load_classifier(
     if backend not in ("auto", "onnxruntime", "tensorrt"):
         raise ClassifierError(f"model.backend={backend!r}: choose auto, onnxruntime or tensorrt")
     if backend in ("auto", "tensorrt"):
-        from edge.tensorrt_support import tensorrt_unavailable_reason
+        from edge.tensorrt.support import tensorrt_unavailable_reason
 
         reason = tensorrt_unavailable_reason()
         if reason is None:
@@ -110,9 +110,9 @@ def load_classifier(
 
 
 def _load_tensorrt(model_path: Path, options: EngineOptions) -> Classifier:
-    from edge.engine_manager import default_engine_path, ensure_engine
     from edge.model_meta import read_onnx_metadata
-    from edge.tensorrt_backend import TensorRTClassifier
+    from edge.tensorrt.backend import TensorRTClassifier
+    from edge.tensorrt.engine_manager import default_engine_path, ensure_engine
 
     info = read_onnx_metadata(str(model_path))
     engine = options.engine or default_engine_path(model_path, options.precision, options.engine_dir)

@@ -16,9 +16,9 @@ from typing import Any
 
 from edge.annotate import Recorder, Window, draw
 from edge.capture import FrameGrabber
-from edge.notify import Heartbeat
 from edge.pipeline import FacePipeline
 from edge.results import FrameResult, ResultSink
+from edge.service.notify import Heartbeat
 from edge.stats import LoopStats, format_line
 
 log = logging.getLogger(__name__)

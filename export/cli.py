@@ -50,7 +50,7 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
-    from edge.cli import needs_torch
+    from train.cli import needs_torch
 
     needs_torch("export onnx")
     from export.onnx_export import export_onnx, load_checkpoint, metrics_from_run
@@ -138,9 +138,9 @@ def _record_metrics(out: Path, int8: Report, fp32: Report) -> None:
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
-    from edge.engine_manager import default_engine_path, ensure_engine
     from edge.model_meta import read_onnx_metadata
-    from edge.tensorrt_support import tensorrt_unavailable_reason
+    from edge.tensorrt.engine_manager import default_engine_path, ensure_engine
+    from edge.tensorrt.support import tensorrt_unavailable_reason
 
     reason = tensorrt_unavailable_reason()
     if reason:

@@ -28,8 +28,8 @@ def compare(
     onnx_path: Path, precision: str, faces: npt.NDArray[np.uint8], max_batch: int, runs: int
 ) -> dict[str, object]:
     from edge.classify import OnnxRuntimeClassifier
-    from edge.engine_manager import default_engine_path, ensure_engine
-    from edge.tensorrt_backend import TensorRTClassifier
+    from edge.tensorrt.backend import TensorRTClassifier
+    from edge.tensorrt.engine_manager import default_engine_path, ensure_engine
 
     reference = OnnxRuntimeClassifier(onnx_path, providers=["CPUExecutionProvider"])
     engine = default_engine_path(onnx_path, precision)
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=1000)
     p.add_argument("--json", type=Path, default=Path("gpu-check.json"))
     args = p.parse_args(argv)
-    from edge.tensorrt_support import tensorrt_unavailable_reason
+    from edge.tensorrt.support import tensorrt_unavailable_reason
 
     reason = tensorrt_unavailable_reason()
     if reason:

@@ -1,4 +1,4 @@
-"""``emotion-edge train`` and ``emotion-edge evaluate``: registered by edge.cli; heavy imports
+"""``emotion-edge train`` and ``emotion-edge evaluate``: registered by emotion_edge.cli; heavy imports
 happen inside the commands."""
 
 from __future__ import annotations
@@ -6,11 +6,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.cli import needs_torch
+from edge.errors import UserError
 
 DEFAULT_DATA = "../shared/datasets/fer2013.tar.gz"
 DEFAULT_WILD = "../shared/media/wild"
 DEFAULT_YUNET = "../shared/models/face_detection_yunet.onnx"
+
+
+def needs_torch(what: str) -> None:
+    """Stop with the install command when a workstation command runs where torch is absent."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise UserError(
+            f"`emotion-edge {what}` needs the workstation extras (torch): run `make install` "
+            "or `pip install torch==2.13.0 -e '.[train]'`"
+        ) from exc
 
 
 def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

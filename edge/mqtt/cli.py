@@ -1,4 +1,4 @@
-"""``emotion-edge watch``: the subscriber's tool. Registered in edge/cli.py through ``add_watch``.
+"""``emotion-edge watch``: the subscriber's tool. Registered in emotion_edge/cli.py through ``add_watch``.
 
 Only argparse is imported here; the MQTT modules (and paho) load when the command runs.
 """

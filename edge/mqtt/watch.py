@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from edge.mqtt.client.connection import Failure
 from edge.mqtt.config import MqttConfig
 from edge.mqtt.topics import parse, subscription
-from edge.signals import stop_on_signals
+from edge.service.signals import stop_on_signals
 
 REDRAW_S = 0.2  # terminal redraws per second are capped; a pipe gets every change
 COLUMNS = ("DEVICE", "STATUS", "FPS", "FACE", "EMOTION", "SCORE")

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.bench_clip import make_bench_clip
 from edge.config import DeviceConfig, validate
+from edge.tools.bench_clip import make_bench_clip
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.classify import ClassifierError, OnnxRuntimeClassifier, load_classifier
-from edge.tensorrt_support import tensorrt_unavailable_reason
+from edge.tensorrt.support import tensorrt_unavailable_reason
 
 NO_TENSORRT = tensorrt_unavailable_reason()
 

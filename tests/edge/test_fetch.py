@@ -96,7 +96,7 @@ def test_the_command_fails_offline_with_one_line_and_status_2(tmp_path: Path) ->
     code = (
         "import sys, edge.fetch as f\n"
         "f.YUNET = f.ModelFile(f.YUNET.name, 'http://127.0.0.1:9/yunet.onnx', f.YUNET.sha256, f.YUNET.size)\n"
-        "from edge.cli import main\n"
+        "from emotion_edge.cli import main\n"
         f"sys.exit(main(['models', 'fetch', '--dest', {str(tmp_path / 'y.onnx')!r}]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -25,7 +25,7 @@ from edge.contract import CropPolicy
 from edge.loop import FrameLoop
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.results import FrameResult
-from edge.runner import run_device
+from edge.service.runner import run_device
 from edge.sources import make_source
 from tests.edge.conftest import MjpegCamera
 
@@ -251,7 +251,7 @@ def test_a_source_that_is_given_up_ends_the_run_with_status_1(device_config: Mak
 
 
 def emotion_edge(*args: str) -> list[str]:
-    return [sys.executable, "-m", "edge.cli", *args]
+    return [sys.executable, "-m", "emotion_edge.cli", *args]
 
 
 def write_config(tmp_path: Path, shipped_model: Path, yunet_model: Path, source: Path, **source_keys: Any) -> Path:

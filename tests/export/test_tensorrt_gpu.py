@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.tensorrt_support import tensorrt_unavailable_reason
+from edge.tensorrt.support import tensorrt_unavailable_reason
 
 REASON = tensorrt_unavailable_reason()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=f"needs TensorRT on a GPU: {REASON}")]
@@ -20,8 +20,8 @@ def test_engine_agrees_with_onnxruntime_and_runs_any_batch_from_a_worker_thread(
     shipped_model: Path, fer, tmp_path: Path, precision: str
 ) -> None:
     from edge.classify import OnnxRuntimeClassifier
-    from edge.engine_manager import ensure_engine
-    from edge.tensorrt_backend import TensorRTClassifier
+    from edge.tensorrt.backend import TensorRTClassifier
+    from edge.tensorrt.engine_manager import ensure_engine
     from export.quantize import quantize_int8
 
     model = shipped_model

@@ -292,8 +292,8 @@ def test_durations_read_in_minutes_and_hours() -> None:
 def test_exporting_a_run_without_a_test_report_says_the_metadata_lacks_figures(
     smoke_run: Path, fer_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from edge.cli import main
     from edge.model_meta import read_onnx_metadata
+    from emotion_edge.cli import main
 
     lone = tmp_path / "lone-run"
     lone.mkdir()

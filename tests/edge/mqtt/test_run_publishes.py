@@ -29,7 +29,7 @@ def test_run_publishes_availability_faces_emotion_and_stats_then_offline_on_sigt
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ndevice_id = "cam1"\n[mqtt.rate]\nstats_interval_s = 0.5\n'
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "emotion_edge.cli", "run", "--config", str(config)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

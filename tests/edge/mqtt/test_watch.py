@@ -30,7 +30,7 @@ class Watch:
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "watch", *args],
+            [sys.executable, "-m", "emotion_edge.cli", "watch", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -14,7 +14,7 @@ from pathlib import Path
 import tensorrt as trt
 
 from edge.checksum import sha256_file
-from edge.engine_cache import DeviceFacts, Profile, Sidecar, sidecar_path
+from edge.tensorrt.engine_cache import DeviceFacts, Profile, Sidecar, sidecar_path
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.soak import current_rss_mb, passed, trend_mb_per_10k
+from edge.tools.soak import current_rss_mb, passed, trend_mb_per_10k
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_a_short_soak_reports_rss_at_start_and_end_and_no_errors_with_mqtt_conne
     inputs = ["--source", str(face_clip), "--model", str(shipped_model), "--detector-model", str(yunet_model)]
     counts = ["--frames", "120", "--warmup", "20", "--sample-every", "40"]
     done = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "soak", *inputs, *counts, "--json", str(report_path)],
+        [sys.executable, "-m", "emotion_edge.cli", "soak", *inputs, *counts, "--json", str(report_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -60,7 +60,7 @@ def test_resident_memory_is_read_from_the_running_process() -> None:
     # In a fresh interpreter: in this one, earlier tests leave freed but still resident heap that a
     # new block may reuse without growing the resident set.
     probe = (
-        "from edge.soak import current_rss_mb\n"
+        "from edge.tools.soak import current_rss_mb\n"
         "before = current_rss_mb()\n"
         "block = bytearray(64 * 1024 * 1024)\n"
         "block[::4096] = b'\\1' * len(block[::4096])  # touched, so it is resident\n"

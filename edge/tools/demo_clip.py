@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.bench_clip import default_cache_dir, paste
 from edge.detect import Frame
+from edge.tools.bench_clip import default_cache_dir, paste
 
 log = logging.getLogger(__name__)
 

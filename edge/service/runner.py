@@ -11,10 +11,10 @@ from edge.annotate import Recorder, Window
 from edge.capture import FrameGrabber, RetryPolicy
 from edge.config import DeviceConfig
 from edge.loop import FrameLoop, close_sinks
-from edge.notify import Heartbeat, Notifier
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.results import ResultSink
-from edge.signals import stop_on_signals
+from edge.service.notify import Heartbeat, Notifier
+from edge.service.signals import stop_on_signals
 from edge.sinks import JsonLinesSink
 from edge.sources import Source, SourceSettings, make_source
 from edge.stats import LoopStats, format_line

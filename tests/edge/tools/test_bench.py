@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.bench import format_report, run_bench
-from edge.bench_clip import cached_bench_clip, clip_path, make_bench_clip
+from edge.tools.bench import format_report, run_bench
+from edge.tools.bench_clip import cached_bench_clip, clip_path, make_bench_clip
 from tests.edge.conftest import write_numbered_clip
 
 pytestmark = pytest.mark.shared
@@ -66,7 +66,7 @@ def test_the_bench_command_prints_a_table_and_writes_json_without_torch(
 ) -> None:
     out = tmp_path / "bench.json"
     command = [
-        sys.executable, "-m", "edge.cli", "bench", "--source", str(face_clip), "--model", str(shipped_model),
+        sys.executable, "-m", "emotion_edge.cli", "bench", "--source", str(face_clip), "--model", str(shipped_model),
         "--detector-model", str(yunet_model), "--frames", "10", "--warmup", "2", "--json", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge.notify import Heartbeat, Notifier
-from tests.edge.service_manager import ServiceManager
+from edge.service.notify import Heartbeat, Notifier
+from tests.edge.service.service_manager import ServiceManager
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_a_manager_that_went_away_is_reported_once_and_never_stops_the_caller(
 ) -> None:
     notifier = Notifier.from_env(manager.env())
     manager.close()  # the socket file is gone, as after systemd was restarted
-    with caplog.at_level(logging.WARNING, logger="edge.notify"):
+    with caplog.at_level(logging.WARNING, logger="edge.service.notify"):
         assert not notifier.watchdog()
         assert not notifier.status("still running")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -99,7 +99,7 @@ def test_a_manager_that_went_away_is_reported_once_and_never_stops_the_caller(
 
 
 def test_an_address_that_is_not_a_unix_socket_disables_notification(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="edge.notify"):
+    with caplog.at_level(logging.WARNING, logger="edge.service.notify"):
         notifier = Notifier.from_env({"NOTIFY_SOCKET": "vsock:2:1234"})
     assert not notifier.enabled
     assert "vsock:2:1234" in caplog.text

@@ -25,7 +25,7 @@ import pytest
 from edge.config import load_config
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber
-from tests.edge.service_manager import Notification, ServiceManager
+from tests.edge.service.service_manager import Notification, ServiceManager
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "emotion-edge.service"
@@ -243,7 +243,7 @@ def start_service(
     )
     env = {**os.environ, **manager.env(watchdog_usec=1_000_000)}
     return subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "emotion_edge.cli", "run", "--config", str(config)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.demo_subscriber import summarise
-from edge.local_broker import find_mosquitto, has_amqtt
+from edge.tools.demo_subscriber import summarise
+from edge.tools.local_broker import find_mosquitto, has_amqtt
 from tests.edge.mqtt.clients import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def clip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_demo(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "edge.cli", "demo", *args],
+        [sys.executable, "-m", "emotion_edge.cli", "demo", *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -48,8 +48,8 @@ def run_demo(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) ->
 def test_the_demo_clip_is_made_from_scikit_images_photos_and_shows_the_faces_it_promises(
     tmp_path: Path, yunet_model: Path
 ) -> None:
-    from edge.demo_clip import FPS, cached_demo_clip
     from edge.detect import YuNetDetector
+    from edge.tools.demo_clip import FPS, cached_demo_clip
 
     clip = cached_demo_clip(tmp_path, yunet_model)
     facts = json.loads(clip.with_suffix(".json").read_text())

@@ -1,10 +1,10 @@
 """``emotion-edge demo``: the whole device on a fresh machine, with no camera, network or broker to set up.
 
-It runs the real device loop (``edge.runner.run_device``) with the shipped model on ONNX Runtime
+It runs the real device loop (``edge.service.runner.run_device``) with the shipped model on ONNX Runtime
 over a clip of real faces the project makes from scikit-image's public-domain photos
-(``edge.demo_clip``), publishes through a real MQTT broker it starts itself (``edge.local_broker``:
+(``edge.tools.demo_clip``), publishes through a real MQTT broker it starts itself (``edge.tools.local_broker``:
 Mosquitto where installed, else the embedded amqtt), prints what a subscriber receives
-(``edge.demo_subscriber``) and writes the annotated video, a GIF and a still picture to look at.
+(``edge.tools.demo_subscriber``) and writes the annotated video, a GIF and a still picture to look at.
 ``--source /dev/video0`` does the same with a camera, until Ctrl+C (``make run``).
 
 Only argparse is imported at the top: the work happens in ``cmd_demo``.
@@ -124,10 +124,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from edge.config import load_config
-    from edge.demo_clip import CREDITS, DemoClipError, cached_demo_clip
-    from edge.demo_subscriber import DemoSubscriber
-    from edge.local_broker import BrokerError, LocalBroker
-    from edge.runner import run_device
+    from edge.service.runner import run_device
+    from edge.tools.demo_clip import CREDITS, DemoClipError, cached_demo_clip
+    from edge.tools.demo_subscriber import DemoSubscriber
+    from edge.tools.local_broker import BrokerError, LocalBroker
 
     configured = load_config(
         args.config, overrides={"detector": {"model": args.detector_model}, "model": {"path": args.model}}

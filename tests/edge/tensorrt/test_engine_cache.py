@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge.checksum import sha256_file
-from edge.engine_cache import (
+from edge.tensorrt.engine_cache import (
     DeviceFacts,
     EngineMismatch,
     Sidecar,

@@ -16,8 +16,8 @@ import numpy.typing as npt
 import pycuda.driver as cuda
 import tensorrt as trt
 
-from edge.engine_cache import DeviceFacts
 from edge.model_meta import ModelInfo
+from edge.tensorrt.engine_cache import DeviceFacts
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from edge.engine_cache import EngineMismatch, batch_profile, check_engine
 from edge.model_meta import ModelInfo
+from edge.tensorrt.engine_cache import EngineMismatch, batch_profile, check_engine
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def ensure_engine(
 ) -> Path:
     """Return an engine that matches this model and device, building it if it is missing or
     stale and ``rebuild`` allows; otherwise raise ``EngineMismatch`` saying why."""
-    from edge.tensorrt_backend import device_facts
+    from edge.tensorrt.backend import device_facts
 
     device = device_facts()
     try:
@@ -37,7 +37,7 @@ def ensure_engine(
         if not rebuild:
             raise
         log.warning("rebuilding the TensorRT engine: %s", "; ".join(exc.reasons))
-    from edge.tensorrt_build import build_engine
+    from edge.tensorrt.build import build_engine
 
     profile = batch_profile(info.input_name, info.input_shape, max_batch)
     timing_cache = engine_path.with_name("timing.cache")

@@ -1,4 +1,6 @@
-"""The one command, ``emotion-edge``, with subcommands. Heavy imports happen inside each command,
+"""The one command, ``emotion-edge``: wires the device (``edge``), training (``train``) and export
+(``export``) subcommands together. It sits above all three, so none of them imports it; every
+subcommand module imports only argparse at the top, and heavy imports happen inside each command,
 so ``--help`` and every device-side command work without torch installed."""
 
 from __future__ import annotations
@@ -9,38 +11,26 @@ import sys
 from collections.abc import Callable, Sequence
 
 from edge import __version__
-from edge.demo import add_demo
-from edge.model_bench import add_bench_model
+from edge.errors import UserError
 from edge.mqtt.cli import add_watch
-from edge.run_cli import add_bench, add_models, add_run
-from edge.soak import add_soak
+from edge.service.cli import add_models, add_run
+from edge.tools.cli import add_bench
+from edge.tools.demo import add_demo
+from edge.tools.model_bench import add_bench_model
+from edge.tools.soak import add_soak
+from export.cli import add_export
+from train.cli import add_evaluate, add_train
 
 log = logging.getLogger("emotion-edge")
 
 AddCommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-# Workstation commands live with their packages; their modules import only argparse at the top,
-# so listing them costs nothing on a device, and running one without torch says what to install.
-WORKSTATION_COMMANDS = (("train.cli", "add_train"), ("train.cli", "add_evaluate"), ("export.cli", "add_export"))
-
-
-class UserError(Exception):
-    """An error the user can fix; printed as one line, without a traceback."""
-
-
-def needs_torch(what: str) -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise UserError(
-            f"`emotion-edge {what}` needs the workstation extras (torch): run `make install` "
-            "or `pip install torch==2.13.0 -e '.[train]'`"
-        ) from exc
-
-
 # --- main ---------------------------------------------------------------------------------------
 
 COMMANDS: Sequence[AddCommand] = (
+    add_train,
+    add_evaluate,
+    add_export,
     add_run,
     add_bench,
     add_models,
@@ -51,24 +41,12 @@ COMMANDS: Sequence[AddCommand] = (
 )
 
 
-def workstation_commands() -> list[AddCommand]:
-    import importlib
-
-    found = []
-    for module, name in WORKSTATION_COMMANDS:
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except ImportError:  # a device install without the workstation packages
-            continue
-    return found
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotion-edge", description="Facial emotion on the edge: train, export, run.")
     parser.add_argument("--version", action="version", version=f"emotion-edge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (*workstation_commands(), *COMMANDS):
+    for add in COMMANDS:
         add(sub)
     return parser
 

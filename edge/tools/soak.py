@@ -114,8 +114,8 @@ def trend_mb_per_10k(samples: list[tuple[int, float]]) -> float | None:
 
 def cmd_soak(args: argparse.Namespace) -> int:
     from edge.config import load_config
-    from edge.demo import DemoError, find_detector
-    from edge.local_broker import BrokerError, LocalBroker
+    from edge.tools.demo import DemoError, find_detector
+    from edge.tools.local_broker import BrokerError, LocalBroker
 
     if args.frames < 1 or args.warmup < 0:
         raise ValueError(f"--frames must be at least 1 and --warmup 0 or more (got {args.frames}, {args.warmup})")
@@ -169,8 +169,8 @@ def passed(report: dict[str, Any], max_growth_mb: float) -> bool:
 
 
 def _demo_clip(detector: Path) -> str:
-    from edge.demo import DemoError
-    from edge.demo_clip import DemoClipError, cached_demo_clip
+    from edge.tools.demo import DemoError
+    from edge.tools.demo_clip import DemoClipError, cached_demo_clip
 
     try:
         return str(cached_demo_clip(detector_model=detector))
@@ -183,7 +183,7 @@ def run_soak(config: Any, frames: int, warmup: int, every: int, connect_timeout_
     from edge.loop import FrameLoop, close_sinks
     from edge.mqtt.client.publisher import MqttPublisher
     from edge.pipeline import build_pipeline
-    from edge.runner import build_sinks, make_grabber
+    from edge.service.runner import build_sinks, make_grabber
     from edge.stats import LoopStats
 
     pipeline = build_pipeline(config)
