@@ -1,0 +1,19 @@
+"""Default paths, in one place: the device's files and the ``../shared`` material beside a checkout.
+
+The ``DEV_*`` paths exist only beside a development checkout (data sets, photos and the YuNet copy
+that the project reads by path and never commits); a device has its own paths in its configuration.
+"""
+
+from __future__ import annotations
+
+# On the device (relative to the working directory; the service's config names absolute ones).
+MODEL = "models/emotion-edge-fp32.onnx"
+DETECTOR = "models/face_detection_yunet.onnx"  # where `emotion-edge models fetch` puts YuNet
+EXAMPLE_CONFIG = "systemd/emotion-edge.toml"
+
+# Beside a development checkout.
+SHARED = "../shared"
+DEV_DATA = f"{SHARED}/datasets/fer2013.tar.gz"
+DEV_VOTES = f"{SHARED}/datasets/ferplus-fer2013new.csv"
+DEV_WILD = f"{SHARED}/media/wild"
+DEV_YUNET = f"{SHARED}/models/face_detection_yunet.onnx"
