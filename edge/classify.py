@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.model_meta import ModelInfo
+from edge.registry import BACKENDS, unknown_choice
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,8 @@ def load_classifier(
     """``tensorrt`` needs TensorRT, pycuda and a GPU, and refuses to start without them; ``auto``
     uses TensorRT where it can load (or build) an engine and ONNX Runtime otherwise, and says which
     and why. ``threads`` is ONNX Runtime's intra-op thread count (0: its default, all cores)."""
-    if backend not in ("auto", "onnxruntime", "tensorrt"):
-        raise ClassifierError(f"model.backend={backend!r}: choose auto, onnxruntime or tensorrt")
+    if backend not in BACKENDS:
+        raise ClassifierError(unknown_choice("model.backend", backend, BACKENDS))
     if backend in ("auto", "tensorrt"):
         from edge.tensorrt.support import tensorrt_unavailable_reason
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from edge.contract import ContractError, CropPolicy
 from edge.fields import check_limits, choices, coerce, limits
+from edge.registry import BACKEND_NAMES, DETECTOR_KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,7 +70,7 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    kind: str = field(default="yunet", metadata=choices("yunet", "haar"))
+    kind: str = field(default="yunet", metadata=choices(*DETECTOR_KINDS))
     model: str = field(
         default="models/face_detection_yunet.onnx", metadata=PATH
     )  # YuNet only: `emotion-edge models fetch` puts it here
@@ -84,7 +85,7 @@ class DetectorConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = field(default="models/emotion-edge-fp32.onnx", metadata=PATH)
-    backend: str = field(default="auto", metadata=choices("auto", "onnxruntime", "tensorrt"))
+    backend: str = field(default="auto", metadata=choices(*BACKEND_NAMES))
     threads: int = field(default=1, metadata=limits(0, 256))  # ONNX Runtime intra-op threads; 0: all cores
     # Overrides of the crop policy the model carries; unset uses the model's own.
     crop_margin: float | None = field(default=None, metadata={"check": _crop_margin_error})

@@ -6,6 +6,7 @@ no-download fallback where the installed OpenCV still has Haar cascades (4.x, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +14,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from edge.registry import DETECTORS, unknown_choice
 
 Frame = npt.NDArray[np.uint8]
 
@@ -183,8 +186,11 @@ def create_detector(
     min_face: int = 24,
     max_faces: int = 8,
 ) -> Detector:
-    if kind == "yunet":
-        return YuNetDetector(model, score_threshold, nms_threshold, max_side, min_face, max_faces)
-    if kind == "haar":
-        return HaarDetector(max_side, min_face, max_faces)
-    raise DetectorError(f"detector.kind={kind!r}: choose yunet or haar")
+    factories: dict[str, Callable[[], Detector]] = {
+        "yunet": lambda: YuNetDetector(model, score_threshold, nms_threshold, max_side, min_face, max_faces),
+        "haar": lambda: HaarDetector(max_side, min_face, max_faces),
+    }
+    assert set(factories) == set(DETECTORS), "edge.registry.DETECTORS and the factories must name the same kinds"
+    if kind not in factories:
+        raise DetectorError(unknown_choice("detector.kind", kind, DETECTORS))
+    return factories[kind]()

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edge.registry import BACKEND_NAMES
 from edge.service.cli import CONFIG_ENV, DEV_WILD, DEV_YUNET, config_path
 
 log = logging.getLogger("emotion-edge")
@@ -31,7 +32,7 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", type=Path, help=f"TOML configuration (default: ${CONFIG_ENV}, else defaults)")
     p.add_argument("--source", help="a clip or camera URI instead of the generated clip")
     p.add_argument("--faces", type=int, choices=[1, 4], default=1, help="faces per frame of the generated clip")
-    p.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt"], help="override model.backend")
+    p.add_argument("--backend", choices=BACKEND_NAMES, help="override model.backend")
     p.add_argument("--model", help="override model.path")
     p.add_argument("--detector-model", help=f"override detector.model (default: the configured one, else {DEV_YUNET})")
     p.add_argument("--threads", type=int, help="override model.threads (ONNX Runtime intra-op threads)")

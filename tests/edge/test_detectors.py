@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edge.detect import DetectorError, HaarDetector, YuNetDetector, create_detector
+from edge.registry import DETECTORS
 from tests.edge.test_detect_align import wild_photos
 
 HAS_HAAR = hasattr(cv2, "CascadeClassifier")
@@ -22,8 +23,17 @@ def test_yunet_is_chosen_by_name_with_its_settings(yunet_model: Path) -> None:
 
 
 def test_an_unknown_detector_is_refused_with_the_choices() -> None:
-    with pytest.raises(DetectorError, match=r"detector.kind='hog': choose yunet or haar"):
+    with pytest.raises(DetectorError, match=r"detector.kind='hog' is not known; choose one of yunet, haar"):
         create_detector("hog")
+
+
+def test_every_registered_detector_has_a_factory() -> None:
+    # A kind in the registry without a factory would pass the config's check and fail at start.
+    for kind in DETECTORS:
+        try:
+            create_detector(kind, model="/nonexistent.onnx")
+        except DetectorError as exc:
+            assert "is not known" not in str(exc)
 
 
 @pytest.mark.skipif(HAS_HAAR, reason="this OpenCV still has Haar cascades")
