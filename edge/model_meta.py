@@ -136,3 +136,19 @@ def read_onnx_metadata(path: str) -> ModelInfo:
 
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     return ModelInfo.from_props(dict(session.get_modelmeta().custom_metadata_map), source=path)
+
+
+def write_onnx_metadata(path: str, info: ModelInfo) -> None:
+    """Replace the model's metadata with ``info`` (and its doc string with the preprocessing in
+    words), check the model and save it in place. The one writer of the keys above; it needs the
+    ``onnx`` package, which the workstation has and the device does not."""
+    import onnx
+
+    model = onnx.load(path)
+    del model.metadata_props[:]
+    for key, value in info.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.doc_string = info.describe_preprocessing()
+    onnx.checker.check_model(model)
+    onnx.save(model, path)

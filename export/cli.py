@@ -53,7 +53,8 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     from train.cli import needs_torch
 
     needs_torch("export onnx")
-    from export.onnx_export import export_onnx, load_checkpoint, metrics_from_run
+    from export.onnx_export import export_onnx, metrics_from_run
+    from train import checkpoint
     from train.dataset import load_dataset
 
     run_dir = args.checkpoint.parent
@@ -66,7 +67,7 @@ def cmd_onnx(args: argparse.Namespace) -> int:
             args.checkpoint,
             run_dir / "report.json",
         )
-    crop = load_checkpoint(args.checkpoint).info.crop
+    crop = checkpoint.load(args.checkpoint).crop
     if args.margin is not None:
         crop = replace(crop, margin=args.margin)
     if args.no_align:
@@ -85,7 +86,7 @@ def cmd_int8(args: argparse.Namespace) -> int:
     from export.quantize import quantize_int8
     from train.dataset import load_dataset
     from train.evaluate import evaluate_model
-    from train.trainer import stratified_subset
+    from train.sampling import stratified_subset
 
     out = args.out or args.model.with_name(args.model.name.replace("fp32", "int8").replace(".onnx", "") + ".onnx")
     if out == args.model:
@@ -117,24 +118,16 @@ def cmd_int8(args: argparse.Namespace) -> int:
 
 def _record_metrics(out: Path, int8: Report, fp32: Report) -> None:
     """Store the INT8 model's own test figures in its metadata, beside its parent's."""
-    import onnx
+    from edge.model_meta import read_onnx_metadata, write_onnx_metadata
 
-    from edge.model_meta import ModelInfo
-
-    model = onnx.load(str(out))
-    props = {p.key: p.value for p in model.metadata_props}
-    info = ModelInfo.from_props(props, source=str(out))
+    info = read_onnx_metadata(str(out))
     info.metrics = {
         "split": "FER2013 PrivateTest",
         "test_top1": round(int8.top1, 4),
         "test_macro_f1": round(int8.macro_f1, 4),
         "fp32_test_top1": round(fp32.top1, 4),
     }
-    del model.metadata_props[:]
-    for key, value in info.to_props().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(out))
+    write_onnx_metadata(str(out), info)
 
 
 def cmd_engine(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from edge.contract import CropPolicy, Preprocessing
-from edge.model_meta import ModelInfo
-from train.model import EmotionNet
+from edge.contract import CropPolicy
+from edge.model_meta import ModelInfo, write_onnx_metadata
+from train import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -38,42 +37,13 @@ class WithSoftmax(nn.Module):
         return torch.softmax(self.net(x), dim=1)
 
 
-@dataclass
-class LoadedCheckpoint:
-    model: EmotionNet
-    info: ModelInfo
-    raw: dict[str, Any]
-
-
-def load_checkpoint(path: Path) -> LoadedCheckpoint:
-    if not path.is_file():
-        raise ExportError(f"checkpoint not found: {path}; train one with `emotion-edge train` (it writes best.pt)")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-        arch = raw["arch"]
-        classes = list(raw["class_names"])
-        model = EmotionNet(len(classes), arch["widths"], arch["depths"], arch["dropout"])
-        model.load_state_dict(raw["model"])
-    except (KeyError, RuntimeError, OSError) as exc:
-        raise ExportError(f"{path} is not an emotion-edge checkpoint ({exc})") from exc
-    model.eval()
-    info = ModelInfo(
-        name="emotion-edge-cnn",
-        version="0",
-        classes=classes,
-        preprocessing=Preprocessing.from_dict(raw["preprocessing"]),
-        crop=CropPolicy.from_dict(raw["crop"]),
-    )
-    return LoadedCheckpoint(model, info, raw)
-
-
 def torch_probs(model: nn.Module, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     with torch.no_grad():
         return torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
 
 
 def export_onnx(
-    checkpoint: Path,
+    checkpoint_path: Path,
     out: Path,
     check_images: npt.NDArray[np.uint8],
     name: str = "emotion-edge-cnn",
@@ -83,19 +53,18 @@ def export_onnx(
     crop: CropPolicy | None = None,
 ) -> tuple[ModelInfo, float]:
     """Write ``out`` and return its metadata and the max |p_onnx - p_torch| on ``check_images``."""
-    import onnx
-
-    loaded = load_checkpoint(checkpoint)
-    info = loaded.info
+    loaded = checkpoint.load(checkpoint_path)
+    model = loaded.model()
+    info = loaded.info()
     info.name, info.version = name, version
     info.metrics = metrics or {}
-    info.extra = {"params": loaded.raw.get("params"), "macs": loaded.raw.get("macs"), **(extra or {})}
+    info.extra = {"params": loaded.state.get("params"), "macs": loaded.state.get("macs"), **(extra or {})}
     if crop is not None:
         info.crop = crop
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(2, 1, info.crop.size, info.crop.size)
     torch.onnx.export(
-        WithSoftmax(loaded.model).eval(),
+        WithSoftmax(model).eval(),
         (dummy,),
         str(out),
         input_names=[info.input_name],
@@ -104,16 +73,9 @@ def export_onnx(
         opset_version=OPSET,
         dynamo=False,
     )
-    model = onnx.load(str(out))
-    del model.metadata_props[:]
-    for key, value in info.to_props().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    model.doc_string = info.describe_preprocessing()
-    onnx.checker.check_model(model)
-    onnx.save(model, str(out))
+    write_onnx_metadata(str(out), info)
 
-    diff = check_against_torch(out, loaded.model, check_images)
+    diff = check_against_torch(out, model, check_images)
     if diff > MAX_PROB_DIFF:
         raise ExportError(f"{out}: ONNX and torch probabilities differ by {diff:.2e} (> {MAX_PROB_DIFF:.0e})")
     log.info("exported %s; max |p_onnx - p_torch| = %.2e on %d real faces", out, diff, len(check_images))

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.checksum import sha256_file
-from edge.model_meta import ModelInfo, read_onnx_metadata
+from edge.model_meta import ModelInfo, read_onnx_metadata, write_onnx_metadata
 from export.qdq_rules import Finding, errors, validate_qdq
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ def quantize_int8(
 ) -> QuantizeResult:
     """Quantize ``fp32_model`` with ``calibration_faces`` (uint8 48x48 crops from the Training
     split) and write ``out`` with the parent's metadata plus the calibration facts."""
-    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -114,7 +113,6 @@ def quantize_int8(
             f"{out} breaks TensorRT's explicit-quantization rules:\n" + "\n".join(str(f) for f in broken)
         )
 
-    model = onnx.load(str(out))
     info.name = f"{info.name}-int8"
     info.metrics = metrics if metrics is not None else {}
     info.extra = {
@@ -140,11 +138,7 @@ def quantize_int8(
             },
         },
     }
-    del model.metadata_props[:]
-    for key, value in info.to_props().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(out))
+    write_onnx_metadata(str(out), info)
     log.info("wrote %s (%d Q/DQ warnings)", out, len(findings))
     return QuantizeResult(info, findings, len(calibration_faces))
 

@@ -22,16 +22,16 @@ def onnx_predictor(path: Path):  # type: ignore[no-untyped-def]
 def checkpoint_predictor(path: Path):  # type: ignore[no-untyped-def]
     import torch
 
-    from export.onnx_export import load_checkpoint
+    from train import checkpoint
 
-    loaded = load_checkpoint(path)
+    loaded = checkpoint.load(path)
+    model, pre = loaded.model(), loaded.preprocessing
 
     def predict(crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         with torch.no_grad():
-            x = torch.from_numpy(loaded.info.preprocessing.apply(crops))
-            return torch.softmax(loaded.model(x), dim=1).numpy()
+            return torch.softmax(model(torch.from_numpy(pre.apply(crops))), dim=1).numpy()
 
-    return loaded.info.classes, predict
+    return loaded.class_names, predict
 
 
 def policy_of(model: Path) -> CropPolicy:
@@ -40,9 +40,9 @@ def policy_of(model: Path) -> CropPolicy:
         from edge.model_meta import read_onnx_metadata
 
         return read_onnx_metadata(str(model)).crop
-    from export.onnx_export import load_checkpoint
+    from train import checkpoint
 
-    return load_checkpoint(model).info.crop
+    return checkpoint.load(model).crop
 
 
 def evaluate_model(model: Path, data: str, split: str = "test", skip_bad: bool = False) -> Report:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from edge.contract import Preprocessing
-from train.model import EmotionNet
+from train import checkpoint
 
 Teacher = Callable[[torch.Tensor], torch.Tensor]
 
@@ -38,20 +38,15 @@ def load_teacher(path: Path, class_names: list[str], pre: Preprocessing, device:
 
 
 def checkpoint_teacher(path: Path, class_names: list[str], pre: Preprocessing, device: torch.device) -> Teacher:
-    state = torch.load(path, map_location=device, weights_only=False)
-    if not isinstance(state, dict) or "model" not in state or "arch" not in state:
-        raise ValueError(f"--teacher: {path} is not an emotion-edge training checkpoint (nor an .onnx model)")
-    if state.get("class_names") != class_names:
-        raise ValueError(f"--teacher: {path} has classes {state.get('class_names')}, this run has {class_names}")
-    if state.get("preprocessing", pre.to_dict()) != pre.to_dict():
+    loaded = checkpoint.load(path, device, "--teacher")
+    if loaded.class_names != class_names:
+        raise ValueError(f"--teacher: {path} has classes {loaded.class_names}, this run has {class_names}")
+    if loaded.preprocessing != pre:
         raise ValueError(
-            f"--teacher: {path} was trained with preprocessing {state['preprocessing']}, this run uses "
+            f"--teacher: {path} was trained with preprocessing {loaded.preprocessing.to_dict()}, this run uses "
             f"{pre.to_dict()}; train with the teacher's --equalize"
         )
-    arch = state["arch"]
-    teacher = EmotionNet(len(class_names), arch["widths"], arch["depths"], arch["dropout"])
-    teacher.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    teacher = teacher.to(device).eval()
+    teacher = loaded.model(device)
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.to(memory_format=torch.channels_last)  # type: ignore[call-overload,no-any-return]

@@ -24,12 +24,14 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from edge.contract import CropPolicy, Preprocessing
+from edge.contract import Preprocessing
+from train import checkpoint
 from train.augment import AugmentConfig, augment_uint8, random_erase
 from train.config import TrainConfig
 from train.dataset import FaceDataset, LoadOptions, describe, load_dataset
 from train.metrics import Report, compute_report, plot_confusion, plot_curves
-from train.model import EmotionNet, count_macs, count_parameters
+from train.model import EmotionNet
+from train.sampling import stratified_subset
 from train.teacher import load_teachers
 
 log = logging.getLogger(__name__)
@@ -103,22 +105,6 @@ def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits]:
     return dataset, splits
 
 
-def stratified_subset(labels: npt.NDArray[np.int64], n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-    if n >= len(labels):
-        return np.arange(len(labels))
-    order = rng.permutation(len(labels))
-    # Round-robin over classes keeps every class present, even in a tiny subset.
-    by_class = [order[labels[order] == c] for c in np.unique(labels)]
-    picked: list[int] = []
-    i = 0
-    while len(picked) < n:
-        for idx in by_class:
-            if i < len(idx) and len(picked) < n:
-                picked.append(int(idx[i]))
-        i += 1
-    return np.sort(np.array(picked, dtype=np.int64))
-
-
 def class_weights(labels: npt.NDArray[np.int64], num_classes: int, method: str) -> torch.Tensor:
     """Loss weights against FER2013's imbalance, normalised so the average sample weight is 1.
 
@@ -139,8 +125,12 @@ def class_weights(labels: npt.NDArray[np.int64], num_classes: int, method: str) 
 # --- model --------------------------------------------------------------------------------------
 
 
+def arch_of(cfg: TrainConfig) -> checkpoint.Arch:
+    return checkpoint.Arch(tuple(cfg.widths), tuple(cfg.depths), cfg.dropout)
+
+
 def build_model(cfg: TrainConfig, num_classes: int) -> EmotionNet:
-    return EmotionNet(num_classes, cfg.widths, cfg.depths, cfg.dropout)
+    return arch_of(cfg).build(num_classes)
 
 
 def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -260,15 +250,8 @@ class Trainer:
     # -- artefacts of the run --
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {
-            "config": self.cfg.to_dict(),
-            "class_names": list(self.data.class_names),
-            "preprocessing": self.pre.to_dict(),
-            "crop": CropPolicy().to_dict(),
-            "arch": {"widths": self.cfg.widths, "depths": self.cfg.depths, "dropout": self.cfg.dropout},
-            "params": count_parameters(self.model),
-            "macs": count_macs(self.model),
-        }
+        arch = arch_of(self.cfg)
+        return checkpoint.header(self.cfg.to_dict(), list(self.data.class_names), self.pre, arch, self.model)
 
     def save_last(self) -> None:
         state = {
@@ -287,13 +270,11 @@ class Trainer:
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
         }
-        tmp = self.run_dir / "last.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.run_dir / "last.pt")
+        checkpoint.save(state, self.run_dir / "last.pt")
 
     def save_best(self, val_top1: float) -> None:
         weights = self.selected_model().state_dict()
-        torch.save(
+        checkpoint.save(
             {**self.checkpoint_meta(), "model": weights, "epoch": self.epoch, "val_top1": val_top1},
             self.run_dir / "best.pt",
         )
@@ -302,7 +283,7 @@ class Trainer:
         path = self.run_dir / "last.pt"
         if not path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {path}; start without --resume")
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = checkpoint.load(path, self.device, "--resume").state
         # A key added to the configuration after the checkpoint was written counts at its default.
         saved, current, default = state["config"], self.cfg.to_dict(), TrainConfig().to_dict()
         changed = sorted(k for k in current.keys() | saved.keys() if saved.get(k, default.get(k)) != current.get(k))
@@ -334,19 +315,19 @@ class Trainer:
         checkpoint must have this run's architecture and classes, in the same order."""
         if not path.is_file():
             raise FileNotFoundError(f"--init: no checkpoint at {path}; give a best.pt or last.pt of an earlier run")
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if not isinstance(state, dict) or "model" not in state or "class_names" not in state:
-            raise ValueError(f"--init: {path} is not an emotion-edge training checkpoint")
-        mine = self.checkpoint_meta()
-        for key in ("class_names", "arch"):
-            if state.get(key) != mine[key]:
-                raise ValueError(f"--init: {path} has {key} {state.get(key)}, this run has {mine[key]}")
+        init = checkpoint.load(path, self.device, "--init")
+        mine = list(self.data.class_names)
+        if init.class_names != mine:
+            raise ValueError(f"--init: {path} has class_names {init.class_names}, this run has {mine}")
+        if init.arch != arch_of(self.cfg):
+            mine_arch = arch_of(self.cfg).to_dict()
+            raise ValueError(f"--init: {path} has arch {init.arch.to_dict()}, this run has {mine_arch}")
         # last.pt keeps the raw weights and the average apart; start from what selection would ship.
-        weights = state["ema"] if state.get("ema") is not None else state["model"]
+        weights = init.weights()
         self.model.load_state_dict(weights)
         if self.ema:
             self.ema.model.load_state_dict(weights)
-        log.info("initialised from %s (epoch %s of its run)", path, state.get("epoch"))
+        log.info("initialised from %s (epoch %s of its run)", path, init.state.get("epoch"))
 
     def selected_model(self) -> nn.Module:
         return self.ema.model if self.ema else self.model
@@ -526,9 +507,8 @@ class Trainer:
         return self.finish()
 
     def finish(self) -> Report:
-        best = torch.load(self.run_dir / "best.pt", map_location=self.device, weights_only=False)
-        model = build_model(self.cfg, len(self.data.class_names)).to(self.device)
-        model.load_state_dict(best["model"])
+        selected = checkpoint.load(self.run_dir / "best.pt", self.device)
+        best, model = selected.state, selected.model(self.device)
         probs = self.predict(model, self.data.test_x)
         flipped = self.predict(model, self.data.test_x, flip=True)
         report = compute_report("test", self.data.test_y, probs, self.data.class_names, flipped)

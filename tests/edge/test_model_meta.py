@@ -51,3 +51,18 @@ def test_garbled_values_are_refused() -> None:
     props[PREFIX + "format"] = "9"
     with pytest.raises(ModelMetadataError, match=r"metadata format '9'"):
         ModelInfo.from_props(props)
+
+
+def test_a_model_written_by_the_one_writer_reads_back_equal(tmp_path, shipped_model) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("onnx")  # the writer is the workstation's; the device only reads
+    from edge.model_meta import read_onnx_metadata, write_onnx_metadata
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(shipped_model.read_bytes())
+    written = info(["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"])
+    written.extra = {"parent": {"file": "x.onnx"}, "quantization": {"calibration": {"images": 3}}}
+    write_onnx_metadata(str(model), written)
+    assert read_onnx_metadata(str(model)) == written
+    import onnx
+
+    assert onnx.load(str(model)).doc_string == written.describe_preprocessing()

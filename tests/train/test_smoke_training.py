@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from edge.classify import OnnxRuntimeClassifier
-from export.onnx_export import export_onnx, load_checkpoint, torch_probs
+from export.onnx_export import export_onnx, torch_probs
+from train import checkpoint
 from train.config import TrainConfig
 from train.trainer import Trainer
 
@@ -91,17 +92,17 @@ def test_resume_with_changed_settings_is_refused(smoke_run: Path, fer_archive: P
 
 
 def test_onnx_export_matches_torch_on_real_faces(smoke_run: Path, fer) -> None:
-    checkpoint = smoke_run / "straight" / "best.pt"
+    best = smoke_run / "straight" / "best.pt"
     faces, _ = fer.split("val")
     out = smoke_run / "model.onnx"
-    info, diff = export_onnx(checkpoint, out, faces[:300], metrics={"test_top1": 0.5})
+    info, diff = export_onnx(best, out, faces[:300], metrics={"test_top1": 0.5})
     assert diff <= 1e-4
     classifier = OnnxRuntimeClassifier(out)
     assert classifier.info.classes == list(fer.class_names)
     assert classifier.info.metrics == {"test_top1": 0.5}
-    loaded = load_checkpoint(checkpoint)
+    model = checkpoint.load(best).model()
     batch = faces[300:308]
-    expected = torch_probs(loaded.model, info.preprocessing.apply(batch))
+    expected = torch_probs(model, info.preprocessing.apply(batch))
     assert np.abs(classifier.predict(batch) - expected).max() <= 1e-4
     assert np.allclose(classifier.predict(batch).sum(axis=1), 1.0, atol=1e-5)
 
