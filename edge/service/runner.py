@@ -41,15 +41,29 @@ def build_sinks(config: DeviceConfig, pipeline: FacePipeline) -> list[ResultSink
     return sinks
 
 
-def make_grabber(config: DeviceConfig) -> tuple[Source, FrameGrabber]:
+def make_grabber(
+    config: DeviceConfig,
+    *,
+    loop: bool | None = None,
+    realtime: bool | None = None,
+    pace_fps: float | None = None,
+    max_retries: int | None = None,
+) -> tuple[Source, FrameGrabber]:
+    """The source and its capture thread, as ``[source]`` says; ``run``, ``soak`` and ``bench`` all
+    build it here. A tool may override: ``loop`` (start a file again at its end), ``realtime``
+    (play a file at its own rate), ``pace_fps`` (deliver a file at this rate, newest frame only;
+    a live source keeps its own pace) and ``max_retries`` (reopen attempts before giving up)."""
     s = config.source
-    settings = SourceSettings(s.width, s.height, s.fps, s.fourcc, s.loop, s.bad_frame_limit)
+    settings = SourceSettings(s.width, s.height, s.fps, s.fourcc, s.loop if loop is None else loop, s.bad_frame_limit)
     source = make_source(s.uri, settings)
+    realtime = s.realtime if realtime is None else realtime
+    paced = pace_fps is not None and not source.live
     grabber = FrameGrabber(
         source,
-        keep_latest=source.live or s.realtime,
-        retry=RetryPolicy(s.retry_initial_s, s.retry_max_s, s.max_retries),
-        pace_to_source=s.realtime,
+        keep_latest=source.live or realtime or paced,
+        pace_fps=pace_fps if paced else None,
+        retry=RetryPolicy(s.retry_initial_s, s.retry_max_s, s.max_retries if max_retries is None else max_retries),
+        pace_to_source=realtime and not paced,
     )
     return source, grabber
 

@@ -16,11 +16,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from edge.capture import FrameGrabber, RetryPolicy
 from edge.config import DeviceConfig
 from edge.loop import FrameLoop
 from edge.pipeline import build_pipeline
-from edge.sources import SourceSettings, make_source
+from edge.service.runner import make_grabber
 from edge.stats import LoopStats, format_table
 
 log = logging.getLogger(__name__)
@@ -33,16 +32,10 @@ def run_bench(config: DeviceConfig, frames: int, pace_fps: float | None = None, 
     if frames < 1:
         raise ValueError(f"--frames must be at least 1, got {frames}")
     pipeline = build_pipeline(config)
-    s = config.source
-    # Loop the clip so any frame count can be measured from a short file.
-    settings = SourceSettings(s.width, s.height, s.fps, s.fourcc, loop=True, bad_frame_limit=s.bad_frame_limit)
-    source = make_source(s.uri, settings)
-    grabber = FrameGrabber(
-        source,
-        keep_latest=pace_fps is not None or source.live,
-        pace_fps=pace_fps if not source.live else None,
-        retry=RetryPolicy(s.retry_initial_s, s.retry_max_s, max_retries=3),
-    )
+    # The loop's own grabber, with the bench's settings: the clip loops so any frame count can be
+    # measured from a short file; unpaced, every frame is taken as fast as the loop goes; a camera
+    # that fails is given up after a few tries instead of being waited for.
+    _, grabber = make_grabber(config, loop=True, realtime=False, pace_fps=pace_fps, max_retries=3)
     loop = FrameLoop(grabber, pipeline, sinks=[], stats=LoopStats(window=frames), stats_interval_s=3600.0)
     grabber.start()
     started = time.perf_counter()

@@ -27,7 +27,7 @@ from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber
 from tests.edge.service.service_manager import Notification, ServiceManager
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 UNIT = ROOT / "systemd" / "emotion-edge.service"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_systemd_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")

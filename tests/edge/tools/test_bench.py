@@ -15,7 +15,7 @@ from edge.tools.bench_clip import cached_bench_clip, clip_path, make_bench_clip
 from tests.edge.conftest import write_numbered_clip
 
 pytestmark = pytest.mark.shared
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_clip_is_640x480_with_its_facts_beside_it(face_clip: Path) -> None:

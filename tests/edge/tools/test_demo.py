@@ -16,7 +16,7 @@ from edge.tools.demo_subscriber import summarise
 from edge.tools.local_broker import find_mosquitto, has_amqtt
 from tests.edge.mqtt.clients import validate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 try:
     import skimage  # noqa: F401

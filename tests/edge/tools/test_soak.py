@@ -13,7 +13,7 @@ import pytest
 
 from edge.tools.soak import current_rss_mb, passed, trend_mb_per_10k
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.shared
