@@ -73,3 +73,8 @@ def ha_status(prefix: str) -> str:
 
 def ha_config(prefix: str, component: str, device_id: str, object_id: str) -> str:
     return f"{prefix}/{component}/{ha_object_id(device_id)}/{object_id}/config"
+
+
+def ha_configs(prefix: str, device_id: str | None = None) -> str:
+    """The filter for the discovery configs of one device (every component), or of every device."""
+    return f"{prefix}/+/{ha_object_id(device_id) if device_id else '+'}/+/config"

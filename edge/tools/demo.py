@@ -124,6 +124,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from edge.config import load_config
+    from edge.mqtt.config import MqttConfig
+    from edge.mqtt.topics import ha_configs, subscription
     from edge.service.runner import run_device
     from edge.tools.demo_clip import CREDITS, DemoClipError, cached_demo_clip
     from edge.tools.demo_subscriber import DemoSubscriber
@@ -155,8 +157,12 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         config = demo_config(args, source, detector, host, port)
         outputs = DemoOutputs(args.out / "annotated.mp4", None, None, args.out / "messages.jsonl")
-        subscriber = DemoSubscriber(host, port, BASE, DEMO_DEVICE, sys.stdout, outputs.messages).start()
-        print(f"subscriber: listening on {BASE}/{DEMO_DEVICE}/# and homeassistant/...; the device starts now\n")
+        viewer = MqttConfig.from_dict({"host": host, "port": port, "base": BASE, "device_id": DEMO_DEVICE})
+        subscriber = DemoSubscriber(viewer, sys.stdout, outputs.messages).start()
+        print(
+            f"subscriber: listening on {subscription(BASE, DEMO_DEVICE)} and "
+            f"{ha_configs(viewer.discovery.prefix, DEMO_DEVICE)}; the device starts now\n"
+        )
         try:
             code = run_device(config, max_frames=args.frames)
             subscriber.wait_offline(5.0)  # the device's last word, "offline", is worth seeing

@@ -1,4 +1,4 @@
-"""The demo's subscriber: a real MQTT client that prints what a subscriber of the device receives.
+"""The demo's subscriber: the project's own MQTT link, printing what a subscriber of the device receives.
 
 The first message of each kind is shown in full (so the JSON contract is on screen), the rest as
 one line each; everything is also written, one JSON object a line, to a file to look at later.
@@ -13,12 +13,13 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from edge.mqtt.topics import OFFLINE, ha_configs, parse, subscription
 
-from edge.mqtt.topics import OFFLINE, parse
+if TYPE_CHECKING:
+    from edge.mqtt.client.connection import Failure
+    from edge.mqtt.config import MqttConfig
 
 
 def summarise(kind: str, payload: Any) -> str:
@@ -59,48 +60,59 @@ def full_payload(payload: Any, width: int = 100, max_lines: int = 6) -> str:
 
 
 class DemoSubscriber:
-    def __init__(self, host: str, port: int, base: str, device_id: str, out: TextIO, record: Path | None) -> None:
-        self.base = base
-        self.device_id = device_id
+    """Subscribes, on the project's own MQTT link (``edge.mqtt.client.link``, as ``watch`` does), to
+    one device's topics and its Home Assistant discovery configs, and prints what arrives."""
+
+    def __init__(self, config: MqttConfig, out: TextIO, record: Path | None) -> None:
+        from edge.mqtt.client.link import Link  # paho is imported only when the demo runs
+
+        self.base = config.base
+        self.device_id = config.resolved_device_id
+        self.prefix = config.discovery.prefix
         self.out = out
         self.counts: Counter[str] = Counter()
         self.last: dict[str, Any] = {}
         self._shown: set[str] = set()
         self._lock = threading.Lock()
-        self._subscribed = threading.Event()
+        self._connected = threading.Event()
         self._offline = threading.Event()
+        self._failure: Failure | None = None
         self._record = record.open("w", encoding="utf-8") if record is not None else None
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"emotion-edge-demo-viewer-{time.time_ns()}")
-        self._client.on_connect = self._on_connect
-        self._client.on_subscribe = lambda *args: self._subscribed.set()
-        self._client.on_message = self._on_message
-        self._host, self._port = host, port
+        self._where = f"{config.host}:{config.resolved_port}"
+        self._link = Link(
+            config,
+            f"emotion-edge-demo-viewer-{time.time_ns()}",
+            subscriptions=[(subscription(self.base, self.device_id), 1), (ha_configs(self.prefix, self.device_id), 1)],
+            on_connected=self._connected.set,
+            on_message=self._on_message,
+            on_failure=self._on_failure,
+            name="mqtt-demo-viewer",
+        )
 
     def start(self, timeout_s: float = 10.0) -> DemoSubscriber:
-        self._client.connect(self._host, self._port, keepalive=30)
-        self._client.loop_start()
-        if not self._subscribed.wait(timeout_s):
+        self._link.start()
+        if not self._connected.wait(timeout_s):
             self.stop()
-            raise RuntimeError(f"the demo's subscriber could not subscribe at {self._host}:{self._port}")
+            why = f": {self._failure.message}" if self._failure is not None else ""
+            raise RuntimeError(f"the demo's subscriber could not connect to {self._where}{why}")
         return self
 
     def wait_offline(self, timeout_s: float) -> bool:
         return self._offline.wait(timeout_s)
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-        if self._record is not None:
-            self._record.close()
-            self._record = None
+        self._link.stop(0.0)
+        with self._lock:
+            if self._record is not None:
+                self._record.close()
+                self._record = None
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if not reason.is_failure:
-            client.subscribe([(f"{self.base}/{self.device_id}/+", 1), ("homeassistant/+/+/+/config", 1)])
+    def _on_failure(self, failure: Failure) -> None:
+        self._failure = failure
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        text = bytes(message.payload).decode("utf-8", "replace")
-        parsed = parse(self.base, message.topic)
+    def _on_message(self, topic: str, raw: bytes, retained: bool) -> None:
+        text = raw.decode("utf-8", "replace")
+        parsed = parse(self.base, topic)
         kind = parsed[1] if parsed is not None else "discovery"
         payload: Any = text
         if kind != "availability":
@@ -109,14 +121,14 @@ class DemoSubscriber:
         with self._lock:
             self.counts[kind] += 1
             self.last[kind] = payload
-            retained = " (retained)" if message.retain else ""
-            print(f"  subscriber <- {message.topic}{retained}: {summarise(kind, payload)}", file=self.out)
+            note = " (retained)" if retained else ""
+            print(f"  subscriber <- {topic}{note}: {summarise(kind, payload)}", file=self.out)
             if kind not in self._shown and kind not in ("availability", "discovery"):
                 self._shown.add(kind)  # the first of each kind in full: the contract, on screen
                 print(full_payload(payload), file=self.out)
             self.out.flush()
             if self._record is not None:
-                entry = {"topic": message.topic, "retained": bool(message.retain), "payload": payload}
+                entry = {"topic": topic, "retained": retained, "payload": payload}
                 self._record.write(json.dumps(entry) + "\n")
         if kind == "availability" and text == OFFLINE:
             self._offline.set()
