@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge import paths
 from edge.registry import DETECTORS, unknown_choice
 
 Frame = npt.NDArray[np.uint8]
@@ -179,7 +180,7 @@ class HaarDetector:
 
 def create_detector(
     kind: str,
-    model: str | Path = "models/face_detection_yunet.onnx",
+    model: str | Path = paths.DETECTOR,
     max_side: int = 320,
     score_threshold: float = 0.7,
     nms_threshold: float = 0.3,

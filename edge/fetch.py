@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge import paths
 from edge.checksum import sha256_file
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ YUNET = ModelFile(
     sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
     size=232_589,
 )
-DEFAULT_DEST = Path("models/face_detection_yunet.onnx")
+DEFAULT_DEST = Path(paths.DETECTOR)
 
 
 class FetchError(RuntimeError):

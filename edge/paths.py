@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # On the device (relative to the working directory; the service's config names absolute ones).
 MODEL = "models/emotion-edge-fp32.onnx"
+MODEL_INT8 = "models/emotion-edge-int8.onnx"  # `make int8` writes it; TensorRT engines are built from it
 DETECTOR = "models/face_detection_yunet.onnx"  # where `emotion-edge models fetch` puts YuNet
 EXAMPLE_CONFIG = "systemd/emotion-edge.toml"
 

@@ -8,12 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge import paths
+
 if TYPE_CHECKING:
     from train.metrics import Report
 
 log = logging.getLogger(__name__)
-
-DEFAULT_DATA = "../shared/datasets/fer2013.tar.gz"
 
 
 def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,8 +22,8 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     onnx = esub.add_parser("onnx", help="checkpoint to a self-describing FP32 ONNX model")
     onnx.add_argument("checkpoint", type=Path, help="best.pt of a training run")
-    onnx.add_argument("--out", type=Path, default=Path("models/emotion-edge-fp32.onnx"))
-    onnx.add_argument("--data", default=DEFAULT_DATA, help="real faces to check ONNX against torch")
+    onnx.add_argument("--out", type=Path, default=Path(paths.MODEL))
+    onnx.add_argument("--data", default=paths.DEV_DATA, help="real faces to check ONNX against torch")
     onnx.add_argument("--name", default="emotion-edge-cnn")
     onnx.add_argument("--version", default="1.0.0")
     onnx.add_argument("--margin", type=float, help="crop margin to record (default: the checkpoint's)")
@@ -32,7 +32,7 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     int8 = esub.add_parser("int8", help="FP32 ONNX to an INT8 Q/DQ ONNX model (TensorRT explicit quantization)")
     int8.add_argument("model", type=Path, help="the FP32 ONNX model")
-    int8.add_argument("--data", default=DEFAULT_DATA, help="data set whose train split calibrates")
+    int8.add_argument("--data", default=paths.DEV_DATA, help="data set whose train split calibrates")
     int8.add_argument("--out", type=Path, help="default: MODEL with -fp32 replaced by -int8")
     int8.add_argument("--calibration-images", type=int, default=1024, help="Training images to calibrate on")
     int8.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge import paths
+
 
 def load_faces(source: str, n: int) -> npt.NDArray[np.uint8]:
     from train.dataset import load_dataset
@@ -68,9 +70,9 @@ def compare(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.gpu_check", description=__doc__)
-    p.add_argument("--fp32", type=Path, default=Path("models/emotion-edge-fp32.onnx"))
-    p.add_argument("--int8", type=Path, default=Path("models/emotion-edge-int8.onnx"))
-    p.add_argument("--faces", default="../shared/datasets/fer2013.tar.gz")
+    p.add_argument("--fp32", type=Path, default=Path(paths.MODEL))
+    p.add_argument("--int8", type=Path, default=Path(paths.MODEL_INT8))
+    p.add_argument("--faces", default=paths.DEV_DATA)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--runs", type=int, default=1000)

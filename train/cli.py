@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge import paths
 from edge.errors import UserError
 
-DEFAULT_DATA = "../shared/datasets/fer2013.tar.gz"
-DEFAULT_WILD = "../shared/media/wild"
-DEFAULT_YUNET = "../shared/models/face_detection_yunet.onnx"
+DEFAULT_DATA = paths.DEV_DATA
 
 
 def needs_torch(what: str) -> None:
@@ -124,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint (.pt) or ONNX model on a data split")
     p.add_argument("model", type=Path, help="best.pt of a run, or an exported .onnx")
-    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--data", default=paths.DEV_DATA)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--json", type=Path, help="also write the report as JSON")
     p.add_argument("--confusion-png", type=Path, help="also draw the confusion matrix")
@@ -132,9 +131,9 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument(
         "--wild",
         type=Path,
-        help=f"also run the whole pipeline (YuNet, crop, model) on labelled photos, e.g. {DEFAULT_WILD}",
+        help=f"also run the whole pipeline (YuNet, crop, model) on labelled photos, e.g. {paths.DEV_WILD}",
     )
-    p.add_argument("--yunet", type=Path, default=Path(DEFAULT_YUNET), help="YuNet model for --wild")
+    p.add_argument("--yunet", type=Path, default=Path(paths.DEV_YUNET), help="YuNet model for --wild")
     p.add_argument("--margins", help="comma-separated crop margins to compare on --wild (default: the model's)")
     p.add_argument("--align", choices=["model", "on", "off", "both"], default="model", help="eye alignment on --wild")
     p.set_defaults(func=cmd_evaluate)

@@ -10,11 +10,10 @@ import logging
 import os
 from pathlib import Path
 
+from edge import paths
+
 log = logging.getLogger("emotion-edge")
 
-# The ../shared material beside a development checkout; a device has its own paths in its config.
-DEV_WILD = "../shared/media/wild"
-DEV_YUNET = "../shared/models/face_detection_yunet.onnx"
 CONFIG_ENV = "EMOTION_EDGE_CONFIG"
 
 
@@ -64,7 +63,7 @@ def add_models(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("models", help="get the models the device needs")
     msub = p.add_subparsers(dest="models_command", required=True)
     fetch = msub.add_parser("fetch", help="download the official YuNet face detector (SHA-256 checked)")
-    fetch.add_argument("--dest", type=Path, help="where to save it (default models/face_detection_yunet.onnx)")
+    fetch.add_argument("--dest", type=Path, help=f"where to save it (default {paths.DETECTOR})")
     fetch.add_argument("--force", action="store_true", help="replace a file at --dest that is not the official one")
     fetch.set_defaults(func=cmd_models_fetch)
 

@@ -12,8 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edge.paths import DEV_WILD, DEV_YUNET
 from edge.registry import BACKEND_NAMES
-from edge.service.cli import CONFIG_ENV, DEV_WILD, DEV_YUNET, config_path
+from edge.service.cli import CONFIG_ENV, config_path
 
 log = logging.getLogger("emotion-edge")
 

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge import paths
+
 log = logging.getLogger("emotion-edge")
 
 DEMO_DEVICE = "demo"
 BASE = "emotion-edge"
 DEFAULT_OUT = Path("runs/demo")
-DEV_YUNET = Path("../shared/models/face_detection_yunet.onnx")  # beside a development checkout only
+DEV_YUNET = Path(paths.DEV_YUNET)  # beside a development checkout only
 
 
 class DemoError(RuntimeError):
@@ -41,8 +43,8 @@ def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--source", help="a camera (/dev/video0, csi://0, ...) or a clip instead of the bundled one")
     p.add_argument("--config", type=Path, help="a device TOML to start from (default: built-in defaults)")
-    p.add_argument("--model", help="the emotion model (default: model.path, models/emotion-edge-fp32.onnx)")
-    p.add_argument("--detector-model", help="YuNet (default: models/face_detection_yunet.onnx, else fetched)")
+    p.add_argument("--model", help=f"the emotion model (default: model.path, {paths.MODEL})")
+    p.add_argument("--detector-model", help=f"YuNet (default: {paths.DETECTOR}, else fetched)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the outputs go (default {DEFAULT_OUT})")
     p.add_argument("--frames", type=int, help="stop after this many processed frames")
     p.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto", help="the local broker")
