@@ -17,7 +17,7 @@ from typing import Any
 from edge.annotate import Recorder, Window, draw
 from edge.capture import FrameGrabber
 from edge.pipeline import FacePipeline
-from edge.results import FrameResult, ResultSink
+from edge.results import FrameResult, FrameSink, ResultSink
 from edge.service.notify import Heartbeat
 from edge.stats import LoopStats, format_line
 
@@ -47,8 +47,10 @@ class FrameLoop:
         recorder: Recorder | None = None,
         stop_event: threading.Event | None = None,
         heartbeat: Heartbeat | None = None,
+        frame_sinks: Sequence[FrameSink] = (),
     ) -> None:
-        """``heartbeat`` tells systemd the loop is alive: it hears of processed frames only."""
+        """``heartbeat`` tells systemd the loop is alive: it hears of processed frames only.
+        ``frame_sinks`` (the live view) get each frame's image and results, after any drawing."""
         self.grabber = grabber
         self.pipeline = pipeline
         self.sinks = list(sinks)
@@ -58,6 +60,7 @@ class FrameLoop:
         self.recorder = recorder
         self._stop = stop_event or threading.Event()
         self.heartbeat = heartbeat
+        self.frame_sinks = list(frame_sinks)
         self._sink_errors: dict[int, int] = {}
         info = pipeline.classifier.info
         self.describe = {
@@ -112,6 +115,9 @@ class FrameLoop:
             )
             t2 = time.perf_counter()
             self._hand_off(result)
+            drawing = self.window is not None or self.recorder is not None
+            if self.frame_sinks and not drawing:
+                self._offer(frame.image, result, annotated=False)
             t3 = time.perf_counter()
             timings = {
                 "capture_wait": (t1 - wait_started) * 1e3,
@@ -122,13 +128,15 @@ class FrameLoop:
                 "publish": (t3 - t2) * 1e3,
                 "end_to_end": (t3 - frame.captured_at) * 1e3,
             }
-            if self.window is not None or self.recorder is not None:
+            if drawing:
                 annotated = draw(frame.image, result, self.stats.fps())
                 if self.recorder is not None:
                     self.recorder.write(annotated)
                 if self.window is not None and not self.window.show(annotated):
                     reason = "window closed"
                     self._stop.set()
+                if self.frame_sinks:
+                    self._offer(annotated, result, annotated=True)
                 timings["draw"] = (time.perf_counter() - t3) * 1e3
             processed += 1
             self.stats.record(timings, len(faces))
@@ -147,6 +155,14 @@ class FrameLoop:
                 sink.handle_frame(result)
             except Exception:
                 self._sink_failed(i, sink, "handle_frame")
+
+    def _offer(self, image: Any, result: FrameResult, annotated: bool) -> None:
+        fps = self.stats.fps()
+        for i, sink in enumerate(self.frame_sinks):
+            try:
+                sink.offer(image, result, fps, annotated)
+            except Exception:
+                self._sink_failed(len(self.sinks) + i, sink, "offer")
 
     def _maybe_report(self, last: float) -> float:
         now = time.perf_counter()
@@ -170,7 +186,7 @@ class FrameLoop:
         if count == 1 or count % ERROR_LOG_EVERY == 0:
             log.exception("frame %d could not be processed (%d such frames so far)", index, count)
 
-    def _sink_failed(self, index: int, sink: ResultSink, what: str) -> None:
+    def _sink_failed(self, index: int, sink: object, what: str) -> None:
         # A broken sink must not stop the device: count it, log it now and then.
         self.stats.sink_errors += 1
         count = self._sink_errors[index] = self._sink_errors.get(index, 0) + 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class FaceResult:
@@ -60,4 +62,15 @@ class ResultSink(Protocol):
 
     def close(self) -> None:
         """Flush what can be flushed within its own time limit and release resources."""
+        ...
+
+
+class FrameSink(Protocol):
+    """Takes the newest frame with its results (the live view); by reference, without copying.
+
+    ``image`` must not be changed by the sink (draw on a copy); the loop does not change it after
+    offering. ``annotated`` says the results are drawn on it already (--show/--record drew them)."""
+
+    def offer(self, image: np.ndarray, result: FrameResult, fps: float = 0.0, annotated: bool = False) -> None:
+        """Called for every processed frame; must return at once (keep a reference, drop the older)."""
         ...
