@@ -3,6 +3,15 @@
 No ``pycuda.autoinit``: the backend retains the GPU's primary context and pushes it around every
 call, so it works from whichever thread runs the loop, and pops it again so other CUDA users
 (a second model, a video decoder) are not disturbed.
+
+Every TensorRT call that reports failure by its return value (``set_tensor_address``,
+``set_input_shape``, ``execute_async_v3``, ``deserialize_cuda_engine``) is checked, and the engine's
+inputs and outputs are checked against the model's metadata before the first frame. Resources are
+released in reverse order of creation, with the context current: the stream's work finished, the
+device buffers, the pinned host buffers, the execution context, the engine, the runtime, the
+stream, and only then the context itself is popped and released. A failed load releases what it
+had allocated the same way (on a Jetson the retained context alone holds hundreds of MB of the
+memory the CPU shares with the GPU).
 """
 
 from __future__ import annotations
@@ -20,6 +29,10 @@ from edge.model_meta import ModelInfo
 from edge.tensorrt.engine_cache import DeviceFacts
 
 log = logging.getLogger(__name__)
+
+
+class EngineLoadError(RuntimeError):
+    """The engine cannot serve this model here; the message says why and how to fix it."""
 
 
 class _Logger(trt.ILogger):
@@ -40,34 +53,96 @@ def device_facts(device_index: int = 0) -> DeviceFacts:
     return DeviceFacts(str(trt.__version__), str(device.name()), f"{major}.{minor}")
 
 
+def _dims(shape: Any) -> list[int]:
+    return [int(d) for d in shape]
+
+
+def check_engine_io(engine: trt.ICudaEngine, info: ModelInfo, max_batch: int, engine_path: Path) -> None:
+    """The engine's I/O tensors are the model's: names, directions, float32, shapes, batch range."""
+    rebuild = f"delete {engine_path} (and its .json) to rebuild it from the model"
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    expected = {info.input_name: trt.TensorIOMode.INPUT, info.output_name: trt.TensorIOMode.OUTPUT}
+    problems = []
+    if sorted(names) != sorted(expected):
+        problems.append(f"its tensors are {names}, the model's are {list(expected)}")
+    else:
+        for name, mode in expected.items():
+            if engine.get_tensor_mode(name) != mode:
+                problems.append(f"{name} is not an {mode.name.lower()}")
+            if engine.get_tensor_dtype(name) != trt.DataType.FLOAT:
+                problems.append(f"{name} is {engine.get_tensor_dtype(name).name}, not FLOAT")
+        in_shape = _dims(engine.get_tensor_shape(info.input_name))
+        want = [int(d) for d in info.input_shape[1:]]
+        if len(in_shape) != len(info.input_shape) or in_shape[1:] != want:
+            problems.append(f"input shape {in_shape}, the model's is {info.input_shape}")
+        else:
+            low, _opt, high = (_dims(s) for s in engine.get_tensor_profile_shape(info.input_name, 0))
+            if low[0] > 1 or high[0] < max_batch:
+                problems.append(f"its batch range is {low[0]}..{high[0]}, the loop needs 1..{max_batch}")
+        out_shape = _dims(engine.get_tensor_shape(info.output_name))
+        if len(out_shape) != 2 or out_shape[1] != len(info.classes):
+            problems.append(f"output shape {out_shape}, the model has {len(info.classes)} classes")
+    if problems:
+        raise EngineLoadError(
+            f"TensorRT engine {engine_path} does not match the model: " + "; ".join(problems) + f"; {rebuild}"
+        )
+
+
 class TensorRTClassifier:
     backend = "tensorrt"
 
     def __init__(self, engine_path: Path, info: ModelInfo, max_batch: int, device_index: int = 0) -> None:
         self.info = info
         self.max_batch = max_batch
+        self.reason = f"TensorRT {trt.__version__} engine {engine_path}"
+        self._context: Any = None
+        self._runtime: trt.Runtime | None = None
+        self._engine: trt.ICudaEngine | None = None
+        self._exec: trt.IExecutionContext | None = None
+        self._stream: Any = None
+        self._host_in: npt.NDArray[np.float32] | None = None
+        self._host_out: npt.NDArray[np.float32] | None = None
+        self._dev_in: Any = None
+        self._dev_out: Any = None
         cuda.init()
-        self._context: Any = cuda.Device(device_index).retain_primary_context()
-        self._context.push()
+        context = cuda.Device(device_index).retain_primary_context()
+        context.push()
+        self._context = context
         try:
-            self._runtime = trt.Runtime(_Logger())
-            engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
-            if engine is None:
-                raise RuntimeError(f"TensorRT could not deserialize {engine_path}; rebuild it on this device")
-            self._engine: trt.ICudaEngine = engine
-            self._exec = self._engine.create_execution_context()
-            self._stream: Any = cuda.Stream()
-            sample = (max_batch, *info.input_shape[1:])
-            self._host_in: npt.NDArray[np.float32] = cuda.pagelocked_empty(sample, np.float32)
-            self._host_out: npt.NDArray[np.float32] = cuda.pagelocked_empty((max_batch, len(info.classes)), np.float32)
-            self._dev_in: Any = cuda.mem_alloc(self._host_in.nbytes)
-            self._dev_out: Any = cuda.mem_alloc(self._host_out.nbytes)
-            self._exec.set_tensor_address(info.input_name, int(self._dev_in))
-            self._exec.set_tensor_address(info.output_name, int(self._dev_out))
-        finally:
-            self._context.pop()
+            self._load(engine_path, info, max_batch)
+        except BaseException:
+            self._release()  # frees what was allocated, pops and releases the context
+            raise
+        cuda.Context.pop()
+
+    def _load(self, engine_path: Path, info: ModelInfo, max_batch: int) -> None:
+        self._runtime = trt.Runtime(_Logger())
+        engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
+        if engine is None:
+            raise EngineLoadError(
+                f"TensorRT could not deserialize {engine_path} (built by another TensorRT or for another GPU?); "
+                "delete it to rebuild it on this device"
+            )
+        self._engine = engine
+        check_engine_io(engine, info, max_batch, engine_path)
+        context = engine.create_execution_context()
+        if context is None:
+            raise EngineLoadError(
+                f"TensorRT could not create an execution context for {engine_path} (out of GPU memory?)"
+            )
+        self._exec = context
+        self._stream = cuda.Stream()
+        self._host_in = cuda.pagelocked_empty((max_batch, *info.input_shape[1:]), np.float32)
+        self._host_out = cuda.pagelocked_empty((max_batch, len(info.classes)), np.float32)
+        self._dev_in = cuda.mem_alloc(self._host_in.nbytes)
+        self._dev_out = cuda.mem_alloc(self._host_out.nbytes)
+        for name, buffer in ((info.input_name, self._dev_in), (info.output_name, self._dev_out)):
+            if not context.set_tensor_address(name, int(buffer)):
+                raise EngineLoadError(f"TensorRT refused the device buffer for {name!r} of {engine_path}")
 
     def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        if self._exec is None or self._host_in is None or self._host_out is None:
+            raise RuntimeError("the TensorRT classifier is closed")
         x = self.info.preprocessing.apply(crops)
         out = np.empty((len(x), len(self.info.classes)), dtype=np.float32)
         self._context.push()
@@ -76,24 +151,44 @@ class TensorRTClassifier:
                 chunk = x[start : start + self.max_batch]
                 n = len(chunk)
                 self._host_in[:n] = chunk
+                if not self._exec.set_input_shape(self.info.input_name, tuple(chunk.shape)):
+                    raise RuntimeError(f"TensorRT refused the input shape {tuple(chunk.shape)}")
                 cuda.memcpy_htod_async(self._dev_in, self._host_in[:n], self._stream)
-                self._exec.set_input_shape(self.info.input_name, tuple(chunk.shape))
                 if not self._exec.execute_async_v3(self._stream.handle):
                     raise RuntimeError("TensorRT execute_async_v3 failed")
                 cuda.memcpy_dtoh_async(self._host_out[:n], self._dev_out, self._stream)
                 self._stream.synchronize()
                 out[start : start + n] = self._host_out[:n]
         finally:
-            self._context.pop()
+            cuda.Context.pop()
         return out
 
     def close(self) -> None:
+        """Release everything; safe to call twice."""
+        if self._context is None:
+            return
         self._context.push()
+        self._release()
+
+    def _release(self) -> None:
+        """With the context current: free in reverse order of creation, then pop and release it."""
         try:
-            self._dev_in.free()
-            self._dev_out.free()
-            del self._exec
-            del self._engine
+            if self._stream is not None:
+                self._stream.synchronize()  # nothing may still be copying into the buffers
+            for buffer in (self._dev_out, self._dev_in):
+                if buffer is not None:
+                    buffer.free()
+            self._dev_in = self._dev_out = None
+            for host in (self._host_out, self._host_in):
+                base = getattr(host, "base", None)
+                if base is not None and hasattr(base, "free"):
+                    base.free()  # the pinned allocation itself, not only our reference to it
+            self._host_in = self._host_out = None
+            self._exec = None  # TensorRT: the execution context before its engine,
+            self._engine = None  # the engine before its runtime
+            self._runtime = None
+            self._stream = None
         finally:
-            self._context.pop()
-            self._context.detach()
+            context, self._context = self._context, None
+            cuda.Context.pop()
+            context.detach()

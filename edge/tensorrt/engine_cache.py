@@ -125,7 +125,7 @@ def mismatches(sidecar: Sidecar, onnx_sha256: str, device: DeviceFacts, precisio
 def rebuild_command(onnx_path: Path, engine: Path, precision: str, max_batch: int) -> str:
     return (
         f"emotion-edge export engine {onnx_path} --precision {precision} --max-batch {max_batch} --out {engine} "
-        "(or set classifier.rebuild_engine = true to rebuild on start)"
+        "(or set model.rebuild_engine = true to rebuild on start)"
     )
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from edge.model_meta import ModelInfo
 from edge.tensorrt.engine_cache import EngineMismatch, batch_profile, check_engine
 
 log = logging.getLogger(__name__)
+
+# Called around an engine build (minutes on a Jetson): the service uses it to tell systemd the
+# start is still making progress (EXTEND_TIMEOUT_USEC) and to show it in its STATUS line.
+BuildWatch = Callable[[Path], AbstractContextManager[object]]
 
 
 def default_engine_path(onnx_path: Path, precision: str, state_dir: Path | None = None) -> Path:
@@ -24,6 +30,7 @@ def ensure_engine(
     max_batch: int,
     rebuild: bool,
     workspace_mib: int = 256,
+    while_building: BuildWatch | None = None,
 ) -> Path:
     """Return an engine that matches this model and device, building it if it is missing or
     stale and ``rebuild`` allows; otherwise raise ``EngineMismatch`` saying why."""
@@ -36,10 +43,17 @@ def ensure_engine(
     except EngineMismatch as exc:
         if not rebuild:
             raise
-        log.warning("rebuilding the TensorRT engine: %s", "; ".join(exc.reasons))
-    from edge.tensorrt.build import build_engine
+        first = exc.reasons == ["there is no engine file"]  # a first start, not a problem
+        log.log(
+            logging.INFO if first else logging.WARNING,
+            "building the TensorRT engine %s (minutes on a Jetson): %s",
+            engine_path,
+            "; ".join(exc.reasons),
+        )
+    from edge.tensorrt.build import build_engine, timing_cache_path
 
     profile = batch_profile(info.input_name, info.input_shape, max_batch)
-    timing_cache = engine_path.with_name("timing.cache")
-    build_engine(onnx_path, engine_path, precision, profile, device, workspace_mib, timing_cache)
+    timing_cache = timing_cache_path(engine_path.parent, device)
+    with (while_building or (lambda _path: nullcontext()))(engine_path):
+        build_engine(onnx_path, engine_path, precision, profile, device, workspace_mib, timing_cache)
     return engine_path
