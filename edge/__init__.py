@@ -1,6 +1,10 @@
-"""On-device runtime of emotion-edge: sources, detection, alignment, classification, MQTT.
+"""The device: everything a camera box installs, from the frame to the MQTT message.
 
-Nothing in this package imports torch, train or export: the device needs none of them.
+The core modules here (sources, capture, detect, align, classify, tracking, smoothing, loop, config)
+are the frame loop; the rooms beside them are ``mqtt`` (the contract and its client), ``service``
+(``emotion-edge run`` under systemd), ``tensorrt`` (the Jetson backend and its engines) and ``tools``
+(demo, benchmarks, soak). Nothing in this package imports torch, train or export: the device needs
+none of them (tests/test_boundaries.py keeps it so). docs/architecture.md draws the house.
 """
 
 __version__ = "0.1.0"

@@ -1,1 +1,2 @@
-"""Workstation side of emotion-edge: data sets, model, training and evaluation."""
+"""The workstation's training room: FER2013 loaders, the CNN, training and its checkpoint format
+(``checkpoint``), evaluation and run selection. Imports ``edge`` (the shared contract), never ``export``."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from edge.annotate import Recorder, Window
 from edge.capture import FrameGrabber, RetryPolicy
@@ -28,9 +27,7 @@ def build_sinks(config: DeviceConfig, pipeline: FacePipeline) -> list[ResultSink
     sinks: list[ResultSink] = []
     if config.output.results:
         sinks.append(JsonLinesSink(config.output.results))
-    from edge.mqtt.config import MqttConfig
-
-    mqtt = MqttConfig.from_dict(config.mqtt, Path(config.base_dir) if config.base_dir else None)
+    mqtt = config.mqtt  # validated with the rest of the configuration
     if mqtt.enabled:
         from edge.mqtt.client.publisher import MqttPublisher
 
