@@ -8,8 +8,14 @@ MODEL ?= models/emotion-edge-fp32.onnx
 
 .PHONY: install test lint format typecheck train evaluate export int8 engine bench bench-model gpu-check clean
 
+# On a Jetson or a Raspberry Pi the venv sees the system's packages: JetPack's TensorRT and its
+# OpenCV with GStreamer, apt's picamera2 (`make setup-device` does the rest: pycuda, numpy<2).
+SYSTEM_SITE := $(shell if [ -e /etc/nv_tegra_release ] || grep -qs "Raspberry Pi" /proc/device-tree/model; then echo --system-site-packages; fi)
+# ONNX Runtime from PyPI only where no onnxruntime module imports (a Jetson or CUDA build is kept).
+ORT_EXTRA = $$($(BIN)/python -c 'import importlib.util as u; print("" if u.find_spec("onnxruntime") else "onnxruntime,")')
+
 $(BIN)/python:
-	$(PY) -m venv $(VENV)
+	$(PY) -m venv $(SYSTEM_SITE) $(VENV)
 	$(BIN)/pip install --upgrade pip
 
 # `make test` right after `make demo` (or on a fresh clone) installs the workstation tools first.
@@ -20,7 +26,7 @@ install:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	# torch 2.13.0 is the CPU wheel this project is tested with; another request downloads CUDA builds.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[train,dev,demo]'
+	$(BIN)/pip install -e ".[$(ORT_EXTRA)train,dev,demo]"
 	# TensorRT's type stubs, for mypy only: kept out of the venv (they would leave an importable,
 	# empty `tensorrt` package) and without their tensorrt dependency, which only NVIDIA's index has.
 	rm -rf .typings
@@ -91,14 +97,31 @@ bench:
 bench-model:
 	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx --batch 1 8 --runs 1000
 
+# The device's .venv made right for this machine (Jetson: system site-packages for JetPack's
+# TensorRT and OpenCV, pycuda built against its CUDA; Pi: apt's picamera2): tools/setup-device.sh.
+.PHONY: setup-device doctor jetson-acceptance
+setup-device:
+	PY=$(PY) VENV=$(VENV) tools/setup-device.sh
+
+# One line per check of this device (board, camera, model, TensorRT, CUDA, GPU nodes, broker, service).
+doctor: $(VENV)/.demo-installed
+	$(BIN)/emotion-edge doctor --config $(or $(CONFIG),systemd/emotion-edge.toml)
+
 # On the Jetson (TensorRT from JetPack): the INT8 engine the device loop uses, built once for this GPU.
 # `emotion-edge run` also builds and caches it on first start; this builds it ahead of time.
 engine:
 	$(BIN)/emotion-edge export engine models/emotion-edge-int8.onnx --precision int8
 
-# On a Jetson or any CUDA host with TensorRT and pycuda: build both engines, compare with ONNX Runtime, time them.
+# On a Jetson or any CUDA host with TensorRT and pycuda: build both engines, compare with ONNX
+# Runtime, time them. Faces: cropped from the demo's photos (scikit-image), or FACES=<data set or folder>.
 gpu-check:
-	$(BIN)/python -m export.gpu_check --fp32 models/emotion-edge-fp32.onnx --int8 models/emotion-edge-int8.onnx --faces $(DATA)
+	$(BIN)/python -m export.gpu_check --fp32 models/emotion-edge-fp32.onnx --int8 models/emotion-edge-int8.onnx $(if $(FACES),--faces $(FACES))
+
+# The Jetson acceptance run, the last step of the README's Jetson guide: doctor, FP16 and INT8
+# engines, agreement with ONNX Runtime, bench with TensorRT, the service under systemd; one JSON
+# report (runs/jetson-acceptance.json). Elsewhere a dry run that checks each step's prerequisites.
+jetson-acceptance:
+	$(BIN)/python -m export.acceptance --json runs/jetson-acceptance.json $(ACCEPTANCE_ARGS)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
@@ -109,7 +132,7 @@ clean:
 # What the demo needs and nothing more (no torch): the device package, scikit-image (its photos are
 # the demo's input), Pillow (the GIF) and amqtt (the broker, where Mosquitto is not installed).
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[demo]'
+	$(BIN)/pip install -e ".[$(ORT_EXTRA)demo]"
 	touch $@
 
 # The device end to end on a bundled clip of real faces: a local broker, a subscriber, annotated video.

@@ -115,15 +115,24 @@ fi
 # Build from a copy, so the checkout gets no build/ folder owned by root.
 build="$(mktemp -d)"
 trap 'rm -rf "$build"' EXIT
-cp -a "$SRC/pyproject.toml" "$SRC/README.md" "$SRC/edge" "$SRC/train" "$SRC/export" "$build/"
+cp -a "$SRC/pyproject.toml" "$SRC/README.md" "$SRC/edge" "$SRC/train" "$SRC/export" "$SRC/emotion_edge" "$build/"
 find "$build" -name __pycache__ -prune -exec rm -rf {} +
-extra=""
+extras=()
+# ONNX Runtime from PyPI only where none imports: a Jetson build of onnxruntime-gpu (or a system
+# one) is kept, since only one of them may be installed and PyPI has no aarch64 onnxruntime-gpu.
+if "$VENV/bin/python" -c 'import onnxruntime' 2>/dev/null; then
+    say "keeping the installed ONNX Runtime ($("$VENV/bin/python" -c 'import onnxruntime as o; print(o.__version__)'))"
+else
+    extras+=(onnxruntime)
+fi
 if [ "$PLATFORM" = jetson ]; then
-    extra="[jetson]" # pycuda, built here against JetPack's CUDA: nvcc must be on the PATH
+    extras+=(jetson) # pycuda, built here against JetPack's CUDA: nvcc must be on the PATH
     if [ -d /usr/local/cuda/bin ]; then
         export PATH="/usr/local/cuda/bin:$PATH" CUDA_ROOT=/usr/local/cuda
     fi
 fi
+extra=""
+if [ "${#extras[@]}" -gt 0 ]; then extra="[$(IFS=,; echo "${extras[*]}")]"; fi
 say "installing the device package into $VENV (pip; needs PyPI or a local mirror)"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${constraints[@]}" "$build$extra" ||
     die "pip could not install the device package (above: why); on a Jetson, pycuda needs the CUDA toolkit: export PATH=/usr/local/cuda/bin:\$PATH"
@@ -202,6 +211,23 @@ if [ "$PLATFORM" = jetson ]; then
     install -d -m 0755 "$UNIT_DIR/emotion-edge.service.d"
     install -m 0644 "$SRC/systemd/jetson.conf" "$UNIT_DIR/emotion-edge.service.d/jetson.conf"
     say "installed the Jetson drop-in $UNIT_DIR/emotion-edge.service.d/jetson.conf"
+    # The GPU's device nodes, by path, from those that exist here (char-NAME groups cannot name them).
+    if "$VENV/bin/python" "$SRC/systemd/jetson_devices.py" --out "$UNIT_DIR/emotion-edge.service.d/jetson-gpu.conf"; then
+        chmod 0644 "$UNIT_DIR/emotion-edge.service.d/jetson-gpu.conf"
+    else
+        rm -f "$UNIT_DIR/emotion-edge.service.d/jetson-gpu.conf"
+        warn "no GPU device nodes found: the service will run on ONNX Runtime (CPU); check with: emotion-edge doctor"
+    fi
+fi
+if command -v systemd-analyze >/dev/null 2>&1; then
+    # The installed unit with its drop-ins, as systemd will read them; any output is a problem.
+    verify_out="$(systemd-analyze verify --man=no "$UNIT_DIR/emotion-edge.service" 2>&1)" || true
+    if [ -n "$verify_out" ]; then
+        warn "systemd-analyze verify reports on the installed unit:"
+        echo "$verify_out" >&2
+    else
+        say "systemd-analyze verify: the unit and its drop-ins are valid"
+    fi
 fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `systemd-analyze verify` on systemd/emotion-edge.service, alone and with the Jetson drop-in
-# (systemd/jetson.conf), on any machine with systemd's tools.
+# `systemd-analyze verify` on systemd/emotion-edge.service, alone and with the Jetson drop-ins
+# (systemd/jetson.conf, and the GPU drop-in systemd/jetson_devices.py writes), on any machine with
+# systemd's tools.
 #
 # verify insists that ExecStart= exists, and the unit names the installed
 # /opt/emotion-edge/venv/bin/emotion-edge; so it runs against a throwaway root holding this
@@ -63,5 +64,15 @@ verify "$unit"
 security
 mkdir -p "$root/etc/systemd/system/emotion-edge.service.d"
 cp "$here/jetson.conf" "$root/etc/systemd/system/emotion-edge.service.d/"
-verify "$unit with the Jetson drop-in $here/jetson.conf"
+# The GPU drop-in the installer writes on a Jetson, here from a made-up /dev with an Orin's nodes
+# (plain files: device nodes need root to create; the generator is tested on real ones too).
+fake="$root/fake-jetson"
+mkdir -p "$fake/dev/nvgpu/igpu0"
+for node in nvmap nvhost-ctrl-gpu nvhost-gpu nvhost-as-gpu host1x-fence nvgpu/igpu0/ctrl nvgpu/igpu0/as; do
+    : >"$fake/dev/$node"
+done
+printf 'Character devices:\n 10 misc\n507 17000000.gpu\n508 17000000.gpu\n' >"$fake/devices"
+python3 "$here/jetson_devices.py" --dev "$fake/dev" --proc-devices "$fake/devices" --any-file \
+    --out "$root/etc/systemd/system/emotion-edge.service.d/jetson-gpu.conf" 2>/dev/null
+verify "$unit with the Jetson drop-ins $here/jetson.conf and the generated jetson-gpu.conf"
 systemd-analyze security --offline=true --root="$root" emotion-edge.service | tail -n 1
