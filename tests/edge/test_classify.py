@@ -31,7 +31,9 @@ def test_tensorrt_backend_without_tensorrt_is_a_clear_error(shipped_model: Path)
 
 
 def test_an_unknown_backend_names_the_key(shipped_model: Path) -> None:
-    with pytest.raises(ClassifierError, match=r"model.backend='openvino' is not known; choose one of auto, onnxruntime, tensorrt"):
+    with pytest.raises(
+        ClassifierError, match=r"model.backend='openvino' is not known; choose one of auto, onnxruntime, tensorrt"
+    ):
         load_classifier(shipped_model, "openvino")
 
 
