@@ -1,157 +1,173 @@
-"""The device configuration: TOML, layered and validated in one place.
+"""The device configuration: one TOML file, layered and validated in one pass (``edge.fields``).
 
 Layers, later ones winning: the defaults below, then the TOML file, then ``EMOTION_EDGE_<SECTION>_<KEY>``
-environment variables (``EMOTION_EDGE_SOURCE_URI=/dev/video2``), then command-line flags. Every
-value passes through ``_validate_section``, which names the key, where the value came from and what
-is allowed. Relative paths written in the file are relative to the file's folder (as in ``[mqtt]``);
-from the environment and flags, relative to the working directory.
+environment variables (``EMOTION_EDGE_SOURCE_URI=/dev/video2``, ``EMOTION_EDGE_MQTT_TLS_CA_FILE=...``),
+then command-line flags. Errors name the key, the value, where it came from and what is allowed.
+Relative paths written in the file are relative to the file's folder; from the environment and
+flags, relative to the working directory. ``[mqtt]`` is a section like the others (its model lives
+with the publisher, ``edge.mqtt.config``).
 
-The ``[mqtt]`` table belongs to the MQTT publisher (``edge.mqtt``), which validates it; here it is
-only checked to be a table and passed on untouched (environment values for it are parsed as TOML
-literals, so ``EMOTION_EDGE_MQTT_PORT=1884`` arrives as an integer).
+Which ``EMOTION_EDGE_*`` variables are configuration: those whose next word names a section. Those
+that are not configuration are left alone: ``EMOTION_EDGE_CONFIG`` (the file's path),
+``EMOTION_EDGE_CACHE``, ``EMOTION_EDGE_MQTT_PASSWORD`` (the usual holder of ``mqtt.auth.password_env``),
+``EMOTION_EDGE_TEST_*``, and any whose next word is not close to a section name. A variable whose
+next word is close to one (``EMOTION_EDGE_SMOTHER_ALPHA``) is a misspelling and refused, with the
+closest valid name.
+
+A new section is a model and one line in ``DeviceConfig``. ``python -m edge.config`` prints the JSON
+Schema of the file (docs/config.schema.json, for editor completion).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
+import json
 import os
 import sys
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic.json_schema import GenerateJsonSchema
+
+from edge import paths
 from edge.contract import ContractError, CropPolicy
-from edge.fields import check_limits, choices, coerce, limits
-from edge.registry import BACKEND_NAMES, DETECTOR_KINDS
+from edge.fields import ENV_PREFIX, FILE, ConfigError, Key, Layers, OneOf, Rule, Section
+from edge.mqtt.config import MqttConfig
+from edge.registry import BACKENDS, DETECTORS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-ENV_PREFIX = "EMOTION_EDGE_"
-EXAMPLE = "systemd/emotion-edge.toml"
+__all__ = ["ConfigError", "DeviceConfig", "load_config", "to_toml", "validate"]
+
+EXAMPLE = paths.EXAMPLE_CONFIG
+SCHEMA = "docs/config.schema.json"
+NOT_CONFIG = ("CONFIG", "CACHE", "MQTT_PASSWORD")  # EMOTION_EDGE_<these> are not configuration
+NOT_CONFIG_PREFIXES = ("TEST_",)
+FilePath = Annotated[str, FILE]
 
 
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names the key, its origin and what is allowed."""
+class SourceConfig(Section):
+    uri: str = Field(
+        "/dev/video0",
+        description="/dev/videoN or N (V4L2), csi://N (Jetson CSI), rtsp://... or http(s)://..., a video file, "
+        "a folder of images, picamera2://N (Raspberry Pi)",
+    )
+    width: int = Field(640, ge=16, le=8192)
+    height: int = Field(480, ge=16, le=8192)
+    fps: float = Field(30.0, gt=0, le=1000)
+    fourcc: str = Field("MJPG", description="asked of V4L2 cameras; empty keeps the camera's default")
+    loop: bool = Field(False, description="files and folders start again at the end")
+    realtime: bool = Field(
+        True,
+        description="files and folders: play at their own frame rate like a camera (stale frames dropped); "
+        "false processes every frame as fast as the pipeline goes",
+    )
+    retry_initial_s: float = Field(0.5, gt=0, le=60, description="a failed source is reopened after this, doubling")
+    retry_max_s: float = Field(10.0, gt=0, le=3600, description="...up to this")
+    max_retries: int = Field(0, ge=0, description="reopen attempts in a row before giving up; 0 retries forever")
+    bad_frame_limit: int = Field(5, ge=1, le=1000, description="unreadable frames in a row that count as a failure")
+
+    @model_validator(mode="after")
+    def _waits(self) -> SourceConfig:
+        if self.retry_max_s < self.retry_initial_s:
+            raise Rule(
+                "retry_max_s",
+                f"source.retry_max_s={self.retry_max_s} is below source.retry_initial_s={self.retry_initial_s}; "
+                "the longest wait must be at least the first",
+            )
+        return self
 
 
-PATH = {"path": True}  # field metadata: a file path, resolved against the config file's folder
+class DetectorConfig(Section):
+    kind: Annotated[str, OneOf(DETECTORS)] = "yunet"
+    model: FilePath = Field(paths.DETECTOR, description="YuNet only: `emotion-edge models fetch` puts it here")
+    max_side: int = Field(320, ge=64, le=4096, description="frames are downscaled to this longer side for detection")
+    score_threshold: float = Field(0.7, gt=0, le=1)
+    nms_threshold: float = Field(0.3, gt=0, le=1)
+    min_face: int = Field(24, ge=1, le=4096, description="smallest face kept, in frame pixels")
+    max_faces: int = Field(8, ge=1, le=256, description="the largest faces are kept")
+    threads: int = Field(0, ge=0, le=256, description="OpenCV threads; 0 keeps OpenCV's choice")
 
 
-def _crop_margin_error(value: Any) -> str | None:
-    # The contract owns the margin's limits; asking it keeps them in one place.
-    try:
-        CropPolicy(margin=value)
-    except ContractError as exc:
-        return str(exc)
-    return None
+class ModelConfig(Section):
+    path: FilePath = paths.MODEL
+    backend: Annotated[str, OneOf(BACKENDS)] = "auto"
+    threads: int = Field(1, ge=0, le=256, description="ONNX Runtime intra-op threads; 0: all cores")
+    crop_margin: float | None = Field(None, description="overrides the model's crop margin (experiments only)")
+    crop_align: bool | None = Field(None, description="overrides the model's eye alignment (experiments only)")
+    engine: Annotated[str | None, FILE] = Field(
+        None, description="TensorRT engine; unset: <engine_dir>/<model>.<precision>.engine"
+    )
+    engine_dir: Annotated[str | None, FILE] = Field(
+        None, description="where engines are cached; unset: beside the model (the service uses its state dir)"
+    )
+    precision: Literal["int8", "fp16"] = "int8"
+    rebuild_engine: bool = Field(True, description="a missing or stale engine is rebuilt on start instead of refused")
+
+    @field_validator("crop_margin")
+    @classmethod
+    def _margin(cls, value: float | None) -> float | None:
+        # The contract owns the margin's limits; asking it keeps them in one place.
+        if value is not None:
+            try:
+                CropPolicy(margin=value)
+            except ContractError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
-@dataclass(frozen=True)
-class SourceConfig:
-    uri: str = "/dev/video0"
-    width: int = field(default=640, metadata=limits(16, 8192))
-    height: int = field(default=480, metadata=limits(16, 8192))
-    fps: float = field(default=30.0, metadata=limits(0, 1000, low_open=True))
-    fourcc: str = "MJPG"  # asked of V4L2 cameras; "" keeps the camera's default
-    loop: bool = False  # files and folders start again at the end
-    # Files and folders: true plays them at their own frame rate like a camera (stale frames are
-    # dropped); false processes every frame as fast as the pipeline goes.
-    realtime: bool = True
-    retry_initial_s: float = field(default=0.5, metadata=limits(0, 60, low_open=True))
-    retry_max_s: float = field(default=10.0, metadata=limits(0, 3600, low_open=True))
-    max_retries: int = field(default=0, metadata=limits(0))  # 0 retries forever
-    bad_frame_limit: int = field(default=5, metadata=limits(1, 1000))
+class TrackerConfig(Section):
+    iou_threshold: float = Field(0.3, gt=0, le=1, description="overlap that continues a face's track")
+    grace_s: float = Field(0.5, ge=0, le=60, description="a face unseen this long loses its id")
 
 
-@dataclass(frozen=True)
-class DetectorConfig:
-    kind: str = field(default="yunet", metadata=choices(*DETECTOR_KINDS))
-    model: str = field(
-        default="models/face_detection_yunet.onnx", metadata=PATH
-    )  # YuNet only: `emotion-edge models fetch` puts it here
-    max_side: int = field(default=320, metadata=limits(64, 4096))  # frames are downscaled to this longer side
-    score_threshold: float = field(default=0.7, metadata=limits(0, 1, low_open=True))
-    nms_threshold: float = field(default=0.3, metadata=limits(0, 1, low_open=True))
-    min_face: int = field(default=24, metadata=limits(1, 4096))  # in frame pixels
-    max_faces: int = field(default=8, metadata=limits(1, 256))
-    threads: int = field(default=0, metadata=limits(0, 256))  # OpenCV threads; 0 keeps OpenCV's choice
+class SmootherConfig(Section):
+    alpha: float = Field(0.4, gt=0, le=1, description="weight of the newest frame in the moving average")
+    hysteresis: float = Field(0.1, ge=0, le=0.99, description="margin a new emotion needs over the current one")
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    path: str = field(default="models/emotion-edge-fp32.onnx", metadata=PATH)
-    backend: str = field(default="auto", metadata=choices(*BACKEND_NAMES))
-    threads: int = field(default=1, metadata=limits(0, 256))  # ONNX Runtime intra-op threads; 0: all cores
-    # Overrides of the crop policy the model carries; unset uses the model's own.
-    crop_margin: float | None = field(default=None, metadata={"check": _crop_margin_error})
-    crop_align: bool | None = None
-    # TensorRT backend: the engine is a cache of model.path on this GPU (see README, Jetson guide).
-    engine: str | None = field(default=None, metadata=PATH)  # unset: <engine_dir>/<model>.<precision>.engine
-    engine_dir: str | None = field(
-        default=None, metadata=PATH
-    )  # unset: beside the model; the service uses its state dir
-    precision: str = field(default="int8", metadata=choices("int8", "fp16"))
-    rebuild_engine: bool = True  # a missing or stale engine is rebuilt on start instead of refused
+class StatsConfig(Section):
+    interval_s: float = Field(10.0, gt=0, le=86400, description="seconds between stats reports")
+    window: int = Field(300, ge=2, le=1_000_000, description="frames the latency figures are taken over")
 
 
-@dataclass(frozen=True)
-class TrackerConfig:
-    iou_threshold: float = field(default=0.3, metadata=limits(0, 1, low_open=True))
-    grace_s: float = field(default=0.5, metadata=limits(0, 60))
+class OutputConfig(Section):
+    show: bool = Field(False, description="draw results in a window (needs an OpenCV with GUI and a display)")
+    record: FilePath = Field("", description="write the annotated stream to this video file")
+    results: FilePath = Field("", description="append every frame's results to this JSON-lines file")
 
 
-@dataclass(frozen=True)
-class SmootherConfig:
-    alpha: float = field(default=0.4, metadata=limits(0, 1, low_open=True))
-    hysteresis: float = field(default=0.1, metadata=limits(0, 0.99))
+class DeviceConfig(Section):
+    """The device configuration file (emotion-edge run --config FILE); every key is optional."""
 
+    SECTIONED: ClassVar[bool] = True  # its keys are [sections]
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    smoother: SmootherConfig = Field(default_factory=SmootherConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    _base_dir: str | None = PrivateAttr(default=None)
 
-@dataclass(frozen=True)
-class StatsConfig:
-    interval_s: float = field(default=10.0, metadata=limits(0, 86400, low_open=True))
-    window: int = field(default=300, metadata=limits(2, 1_000_000))
-
-
-@dataclass(frozen=True)
-class OutputConfig:
-    show: bool = False  # draw results in a window (needs an OpenCV with GUI and a display)
-    record: str = field(default="", metadata=PATH)  # write the annotated stream to this video file
-    results: str = field(default="", metadata=PATH)  # append every frame's results to this JSON-lines file
-
-
-@dataclass(frozen=True)
-class DeviceConfig:
-    source: SourceConfig = field(default_factory=SourceConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    smoother: SmootherConfig = field(default_factory=SmootherConfig)
-    stats: StatsConfig = field(default_factory=StatsConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
-    mqtt: dict[str, Any] = field(default_factory=dict)
-    # The config file's folder: what relative paths in the file (mqtt's too) are relative to.
-    base_dir: str | None = field(default=None, compare=False)
+    @property
+    def base_dir(self) -> str | None:
+        """The config file's folder: what relative paths in the file were taken relative to."""
+        return self._base_dir
 
     def to_dict(self) -> dict[str, Any]:
-        """The sections as plain tables (``base_dir`` is not configuration and is left out)."""
-        data = dataclasses.asdict(self)
-        del data["base_dir"]
+        """The sections as plain tables (paths as text)."""
+        data: dict[str, Any] = self.model_dump(mode="json")
         return data
 
 
-PASS_THROUGH = ("mqtt",)  # tables validated by their owner, not here
-_HINTS = typing.get_type_hints(DeviceConfig)
-SECTIONS: dict[str, type] = {
-    f.name: _HINTS[f.name] for f in dataclasses.fields(DeviceConfig) if f.name not in (*PASS_THROUGH, "base_dir")
-}
-
-# (section, key) -> where the value came from, for error messages
-Origins = dict[tuple[str, str], str]
+SECTIONS: dict[str, type[Section]] = {name: f.annotation for name, f in DeviceConfig.model_fields.items()}  # type: ignore[misc]
 
 
 def load_config(
@@ -161,22 +177,26 @@ def load_config(
 ) -> DeviceConfig:
     """Defaults, then the file at ``path``, then ``env`` (default: ``os.environ``), then ``overrides``
     (``{"source": {"uri": ...}}`` from flags; None values are ignored), validated."""
-    raw: dict[str, dict[str, Any]] = {}
-    origins: Origins = {}
-    base_dir = None
+    layers = Layers()
     if path is not None:
         base_dir = Path(path).parent
-        _merge(raw, origins, _resolve_paths(read_toml(Path(path)), base_dir), f"file {path}")
-    env_layer = from_env(os.environ if env is None else env)
-    _merge(raw, origins, env_layer, "environment")
-    for section, values in env_layer.items():
-        for key in values:
-            origins[(section, key)] = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+        layers.add(DeviceConfig, read_toml(Path(path)), f"file {path}", base_dir, is_path=_uri_is_path)
+    for name, section, key, value in env_variables(os.environ if env is None else env):
+        layers.add(DeviceConfig, {section: {key: value}}, name)
     if overrides:
-        flags = {s: {k: v for k, v in kv.items() if v is not None} for s, kv in overrides.items()}
-        _merge(raw, origins, flags, "command line")
-    config = validate(raw, origins)
-    return dataclasses.replace(config, base_dir=str(base_dir) if base_dir is not None else None)
+        layers.add(DeviceConfig, _without_none(overrides), "command line")
+    config = layers.validate(DeviceConfig)
+    config._base_dir = str(Path(path).parent) if path is not None else None
+    return config
+
+
+def _without_none(table: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _without_none(v) if isinstance(v, Mapping) else v for k, v in table.items() if v is not None}
+
+
+def _uri_is_path(key: Key, value: Any) -> bool:
+    """A source URI in the file is a path when it is a plain path (not a camera index or a URL)."""
+    return key == ("source", "uri") and not str(value).isdigit() and "://" not in str(value)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -193,104 +213,65 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
 
 
-def _is_relative_file(value: Any) -> bool:
-    return isinstance(value, str) and bool(value) and not Path(value).expanduser().is_absolute()
-
-
-def _resolve_paths(layer: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """The file's relative paths made relative to its folder; a source URI counts when it is a
-    plain path (not a camera index, a device or a URL)."""
-    for section, cls in SECTIONS.items():
-        values = layer.get(section)
-        if not isinstance(values, dict):
+def env_variables(env: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
+    """``(variable, section, key, value)`` for each configuration variable (see the module's notes
+    for which are); a misspelled section is refused with the closest valid name."""
+    out = []
+    for name, value in sorted(env.items()):
+        rest = name[len(ENV_PREFIX) :] if name.startswith(ENV_PREFIX) else None
+        if not rest or rest in NOT_CONFIG or rest.startswith(NOT_CONFIG_PREFIXES):
             continue
-        for f in dataclasses.fields(cls):
-            value = values.get(f.name)
-            if f.metadata.get("path") and _is_relative_file(value):
-                values[f.name] = os.path.normpath(base_dir / str(value))
-        uri = values.get("uri") if section == "source" else None
-        if _is_relative_file(uri) and not str(uri).isdigit() and "://" not in str(uri):
-            values["uri"] = os.path.normpath(base_dir / str(uri))
-    return layer
-
-
-def from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """``EMOTION_EDGE_<SECTION>_<KEY>`` variables as a nested dict. Variables whose next word is
-    not a section name (``EMOTION_EDGE_TEST_MODEL``) are not configuration and are left alone."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX):
+        lower = rest.lower()
+        section = next((s for s in SECTIONS if lower.startswith(s + "_") and len(lower) > len(s) + 1), None)
+        if section is not None:
+            out.append((name, section, lower[len(section) + 1 :], value))
             continue
-        rest = name[len(ENV_PREFIX) :].lower()
-        for section in (*SECTIONS, *PASS_THROUGH):
-            if rest.startswith(section + "_") and len(rest) > len(section) + 1:
-                key = rest[len(section) + 1 :]
-                parsed = _toml_literal(value) if section in PASS_THROUGH else value
-                out.setdefault(section, {})[key] = parsed
-                break
+        for s in SECTIONS:
+            words = s.count("_") + 1
+            head, _, tail = lower.partition("_") if words == 1 else (lower, "", "")
+            if tail and difflib.SequenceMatcher(None, head, s).ratio() >= 0.75:
+                raise ConfigError(
+                    f"{name} (environment) is not a configuration variable: there is no section [{head}]; "
+                    f"did you mean {ENV_PREFIX}{s.upper()}_{tail.upper()}? "
+                    f"Sections are: {', '.join(SECTIONS)}"
+                )
     return out
 
 
-def _toml_literal(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+def from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The configuration variables of ``env`` as tables (text values, keys as written)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, section, key, value in env_variables(env):
+        out.setdefault(section, {})[key] = value
+    return out
 
 
-def _merge(raw: dict[str, dict[str, Any]], origins: Origins, layer: Mapping[str, Any], origin: str) -> None:
-    for section, values in layer.items():
-        if section not in SECTIONS and section not in PASS_THROUGH:
-            raise ConfigError(
-                f"unknown section [{section}] (from {origin}); sections are: {', '.join([*SECTIONS, *PASS_THROUGH])}"
-            )
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"[{section}] (from {origin}) must be a table of keys, got {values!r}")
-        target = raw.setdefault(section, {})
-        for key, value in values.items():
-            target[key] = value
-            origins[(section, key)] = origin
-
-
-def validate(raw: Mapping[str, Mapping[str, Any]], origins: Origins | None = None) -> DeviceConfig:
-    """The one place where configuration values are checked."""
-    origins = origins or {}
-    sections = {name: _validate_section(name, cls, raw.get(name, {}), origins) for name, cls in SECTIONS.items()}
-    mqtt = raw.get("mqtt", {})
-    if not isinstance(mqtt, Mapping):
-        raise ConfigError(f"[mqtt] must be a table, got {mqtt!r}")
-    config = DeviceConfig(**sections, mqtt=dict(mqtt))
-    s = config.source
-    if s.retry_max_s < s.retry_initial_s:
-        raise ConfigError(
-            f"source.retry_max_s={s.retry_max_s} is below source.retry_initial_s={s.retry_initial_s}; "
-            "the longest wait must be at least the first"
-        )
-    return config
-
-
-def _validate_section(section: str, cls: type, values: Mapping[str, Any], origins: Origins) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        where = origins.get((section, unknown[0]), "configuration")
-        raise ConfigError(
-            f"unknown key {section}.{unknown[0]} (from {where}); keys of [{section}] are: {', '.join(fields)}"
-        )
-    checked: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{section}.{key}"
-        where = origins.get((section, key), "configuration")
-        value = coerce(name, value, hints[key], error=ConfigError, origin=where)
-        check_limits(name, value, fields[key].metadata, error=ConfigError, origin=where)
-        checked[key] = value
-    return cls(**checked)
+def validate(raw: Mapping[str, Any], origins: Mapping[Key, str] | None = None) -> DeviceConfig:
+    """The one gate for plain tables too (tests, tools): ConfigError naming the key."""
+    layers = Layers()
+    layers.add(DeviceConfig, raw, "configuration")
+    layers.origins.update(origins or {})
+    return layers.validate(DeviceConfig)
 
 
 def describe_defaults() -> str:
-    """The defaults as TOML text, for `emotion-edge run --print-config` and the example file."""
+    """The defaults as TOML text."""
     return to_toml(DeviceConfig().to_dict())
+
+
+class _TomlSchema(GenerateJsonSchema):
+    def nullable_schema(self, schema: Any) -> Any:
+        return self.generate_inner(schema["schema"])  # TOML has no null: an unset key is left out
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the TOML file (docs/config.schema.json)."""
+    data = DeviceConfig.model_json_schema(schema_generator=_TomlSchema)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **data}
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2) + "\n"
 
 
 def to_toml(data: Mapping[str, Any]) -> str:
@@ -302,8 +283,8 @@ def to_toml(data: Mapping[str, Any]) -> str:
             return "true" if value else "false"
         if isinstance(value, (int, float)):
             return repr(value)
-        if isinstance(value, str):
-            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(value, (str, Path)):
+            return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(value, list):
             return "[" + ", ".join(scalar(v) for v in value) + "]"
         raise TypeError(f"cannot write {value!r} as TOML")
@@ -325,3 +306,7 @@ def to_toml(data: Mapping[str, Any]) -> str:
     for section, values in data.items():
         table(section, values)
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m edge.config > docs/config.schema.json
+    sys.stdout.write(schema_text())

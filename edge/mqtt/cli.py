@@ -89,27 +89,27 @@ def _read_mqtt_table(path: Path) -> dict[str, Any]:
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
 
-    from edge.mqtt.config import MqttConfigError
+    from edge.mqtt.config import ConfigError
 
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError as exc:
-        raise MqttConfigError(f"--config {path}: no such file") from exc
+        raise ConfigError(f"--config {path}: no such file") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise MqttConfigError(f"--config {path} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"--config {path} is not valid TOML: {exc}") from exc
     mqtt = data.get("mqtt", {})
     if not isinstance(mqtt, dict):
-        raise MqttConfigError(f"--config {path}: [mqtt] must be a table")
+        raise ConfigError(f"--config {path}: [mqtt] must be a table")
     return dict(mqtt)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from edge.mqtt.config import MqttConfig, MqttConfigError
+    from edge.mqtt.config import ConfigError, MqttConfig
     from edge.mqtt.watch import run_watch
 
     if args.count is not None and args.count < 1:
-        raise MqttConfigError(f"--count {args.count}: give a positive number of messages")
+        raise ConfigError(f"--count {args.count}: give a positive number of messages")
     table, base_dir = watch_table(args)
     config = MqttConfig.from_dict(table, base_dir=base_dir)
     if args.device is not None:

@@ -36,13 +36,21 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--results", metavar="OUT.jsonl", help="append every frame's results to this JSON-lines file")
     p.add_argument("--max-frames", type=int, help="stop after this many processed frames")
     p.add_argument("--print-config", action="store_true", help="print the merged, validated configuration and exit")
+    p.add_argument(
+        "--config-schema",
+        action="store_true",
+        help="print the JSON Schema of the TOML file (editor completion) and exit",
+    )
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.config import load_config, to_toml
+    from edge.config import load_config, schema_text, to_toml
     from edge.service.runner import run_device
 
+    if args.config_schema:
+        print(schema_text(), end="")
+        return 0
     overrides = {
         "source": {"uri": args.source},
         "output": {"show": True if args.show else None, "record": args.record, "results": args.results},

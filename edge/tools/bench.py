@@ -13,7 +13,6 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
 from typing import Any
 
 from edge.config import DeviceConfig
@@ -74,7 +73,7 @@ def run_bench(config: DeviceConfig, frames: int, pace_fps: float | None = None, 
 
 
 def with_source(config: DeviceConfig, uri: str) -> DeviceConfig:
-    return replace(config, source=replace(config.source, uri=uri))
+    return config.model_copy(update={"source": config.source.model_copy(update={"uri": uri})})
 
 
 def format_report(report: dict[str, Any]) -> str:

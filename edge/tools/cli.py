@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     d = config.detector
     if args.detector_model is None and d.kind == "yunet" and not Path(d.model).is_file() and Path(DEV_YUNET).is_file():
         log.info("detector.model %s is absent: using %s", d.model, DEV_YUNET)
-        config = replace(config, detector=replace(d, model=DEV_YUNET))
+        config = config.model_copy(update={"detector": d.model_copy(update={"model": DEV_YUNET})})
     source = args.source
     if source is None:
         yunet = Path(config.detector.model)

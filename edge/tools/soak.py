@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -140,13 +140,15 @@ def cmd_soak(args: argparse.Namespace) -> int:
             return 2
         host, port = broker.host, broker.port
         log.info("soak: %s on %s:%d", broker.name, host, port)
-    mqtt = {**config.mqtt, "enabled": True, "host": host, "port": port}
-    mqtt.setdefault("device_id", "soak")
-    config = replace(
-        config,
-        source=replace(config.source, uri=source, loop=True, realtime=False),
-        detector=replace(config.detector, model=str(detector)),
-        mqtt=mqtt,
+    mqtt = config.mqtt.model_copy(
+        update={"enabled": True, "host": host, "port": port, "device_id": config.mqtt.device_id or "soak"}
+    )
+    config = config.model_copy(
+        update={
+            "source": config.source.model_copy(update={"uri": source, "loop": True, "realtime": False}),
+            "detector": config.detector.model_copy(update={"model": str(detector)}),
+            "mqtt": mqtt,
+        }
     )
     try:
         report = run_soak(config, args.frames, args.warmup, every)
@@ -200,7 +202,7 @@ def run_soak(config: Any, frames: int, warmup: int, every: int, connect_timeout_
                 time.sleep(0.05)
             if not publisher.connected:
                 raise RuntimeError(
-                    f"the MQTT publisher did not connect to {config.mqtt.get('host')}:{config.mqtt.get('port')} "
+                    f"the MQTT publisher did not connect to {config.mqtt.host}:{config.mqtt.port} "
                     f"within {connect_timeout_s:.0f} s ({publisher.last_failure}); check the broker"
                 )
         sampler = MemorySampler(warmup, every)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from edge.config import (
+    SCHEMA,
     SECTIONS,
     ConfigError,
     DeviceConfig,
     from_env,
     load_config,
+    schema_text,
     to_toml,
     validate,
 )
+from edge.mqtt.config import MqttConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "systemd" / "emotion-edge.toml"
@@ -109,22 +113,118 @@ def test_invalid_toml_and_missing_files_are_named(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", env={})
 
 
-def test_the_mqtt_table_passes_through_untouched(tmp_path: Path) -> None:
-    text = '[mqtt]\nhost = "broker.local"\nport = 8883\nsome_future_key = [1, 2]\n[mqtt.tls]\nca_file = "ca.pem"\n'
-    env = {
-        "EMOTION_EDGE_MQTT_PORT": "1884",
-        "EMOTION_EDGE_MQTT_BASE_TOPIC": "home/faces",
-        "EMOTION_EDGE_MQTT_TLS": "true",
-    }
+def test_the_mqtt_section_is_validated_with_the_rest(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    text = '[mqtt]\nhost = "broker.local"\nport = 8883\n[mqtt.tls]\nenabled = true\nca_file = "ca.pem"\n'
+    env = {"EMOTION_EDGE_MQTT_PORT": "1884", "EMOTION_EDGE_MQTT_BASE": "home/faces", "EMOTION_EDGE_MQTT_QOS_FACES": "1"}
     config = load_config(write(tmp_path, text), env=env)
-    assert config.mqtt["host"] == "broker.local"
-    assert config.mqtt["some_future_key"] == [1, 2]
-    assert config.mqtt["port"] == 1884  # environment values arrive as TOML literals...
-    assert config.mqtt["base_topic"] == "home/faces"  # ...or as strings when they are not one
-    assert config.mqtt["tls"] is True  # the environment replaces the key as a whole; the owner validates it
-    assert load_config(write(tmp_path, "[mqtt]\n[mqtt.tls]\nca_file = 'ca.pem'\n"), env={}).mqtt == {
-        "tls": {"ca_file": "ca.pem"}
+    assert isinstance(config.mqtt, MqttConfig)
+    assert config.mqtt.host == "broker.local"
+    assert config.mqtt.port == 1884  # the environment over the file, parsed to the key's type
+    assert config.mqtt.base == "home/faces" and config.mqtt.qos.faces == 1  # flat names fold into tables
+    assert config.mqtt.tls.ca_file == ca  # relative to the file's folder
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[mqtt]\nprot = 5\n", {}, r"unknown key mqtt\.prot \(from file .*device\.toml\); keys of \[mqtt\] are: "
+         r".*; did you mean mqtt\.port\?"),
+        ("[mqtt]\nport = 70000\n", {}, r"mqtt\.port=70000 \(from file .*\) is out of range; allowed: 1 <= mqtt\.port "
+         r"<= 65535"),
+        ("", {"EMOTION_EDGE_MQTT_PORT": "70000"}, r"mqtt\.port=70000 \(from EMOTION_EDGE_MQTT_PORT\) is out of range"),
+        ("[mqtt.qos]\nfaces = 3\n", {}, r"mqtt\.qos\.faces=3 \(from file .*\) is out of range; allowed: 0 <= "
+         r"mqtt\.qos\.faces <= 2"),
+        ("", {"EMOTION_EDGE_MQTT_QOS_FACES": "3"}, r"mqtt\.qos\.faces=3 \(from EMOTION_EDGE_MQTT_QOS_FACES\)"),
+        ("[mqtt.rate]\nemotion_none_after_s = -1\n", {}, r"mqtt\.rate\.emotion_none_after_s=-1\.0 \(from file .*\) "
+         r"is out of range; allowed: 0 <= "),
+        ("[mqtt.auth]\nusername = 'u'\npassword = 'hunter2'\n", {}, r"mqtt\.auth\.password: passwords are not "
+         r"accepted.*password_file.*password_env.*\(mqtt\.auth\.password from file .*\)$"),
+        ("", {"EMOTION_EDGE_MQTT_AUTH_PASSWORD": "hunter2"}, r"mqtt\.auth\.password: .*\(mqtt\.auth\.password from "
+         r"EMOTION_EDGE_MQTT_AUTH_PASSWORD\)"),
+        ("[mqtt.auth]\nusername = 'u'\npassword_file = 'missing-pw'\n", {}, r"mqtt\.auth\.password_file: .*missing-pw "
+         r"does not exist or is not a file \(mqtt\.auth\.password_file from file .*\)"),
+        ("", {"EMOTION_EDGE_MQTT_TLS_ENABLED": "1", "EMOTION_EDGE_MQTT_TLS_CA_FILE": "/nonexistent/ca.pem"},
+         r"mqtt\.tls\.ca_file: /nonexistent/ca\.pem does not exist .*\(mqtt\.tls\.ca_file from "
+         r"EMOTION_EDGE_MQTT_TLS_CA_FILE\)"),
+        ("", {"EMOTION_EDGE_MQTT_TLS": "true"}, r"\[mqtt\.tls\] \(from EMOTION_EDGE_MQTT_TLS\) must be a table"),
+        ("[mqtt]\nreconnect_min_s = 5\nreconnect_max_s = 1\n", {}, r"mqtt\.reconnect_max_s=1\.0 is below "
+         r"mqtt\.reconnect_min_s=5\.0"),
+    ],
+)  # fmt: skip
+def test_mqtt_errors_come_from_load_config_with_the_key_and_origin(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(write(tmp_path, text), env=env)
+    assert "hunter2" not in str(err.value)
+
+
+def test_the_origin_is_named_for_file_environment_and_command_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[source]\nfps = -1\n")
+    with pytest.raises(ConfigError, match=rf"source\.fps=-1\.0 \(from file {path}\) is out of range; allowed: 0 <"):
+        load_config(path, env={})
+    with pytest.raises(ConfigError, match=r"source\.fps=-2\.0 \(from EMOTION_EDGE_SOURCE_FPS\)"):
+        load_config(path, env={"EMOTION_EDGE_SOURCE_FPS": "-2"})
+    with pytest.raises(ConfigError, match=r"source\.fps=-3\.0 \(from command line\)"):
+        load_config(path, env={"EMOTION_EDGE_SOURCE_FPS": "-2"}, overrides={"source": {"fps": -3}})
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [
+        ("EMOTION_EDGE_SMOTHER_ALPHA", "EMOTION_EDGE_SMOOTHER_ALPHA"),
+        ("EMOTION_EDGE_SORCE_URI", "EMOTION_EDGE_SOURCE_URI"),
+        ("EMOTION_EDGE_MQT_HOST", "EMOTION_EDGE_MQTT_HOST"),
+    ],
+)
+def test_a_misspelled_section_in_the_environment_is_refused_with_the_closest_name(name: str, suggestion: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{name} \(environment\) .*did you mean {suggestion}\?"):
+        load_config(None, env={name: "1"})
+
+
+def test_a_misspelled_key_in_the_environment_gets_the_variable_to_use() -> None:
+    with pytest.raises(ConfigError, match=r"did you mean EMOTION_EDGE_TRACKER_IOU_THRESHOLD\?"):
+        load_config(None, env={"EMOTION_EDGE_TRACKER_IOU": "0.5"})
+
+
+def test_variables_that_are_not_configuration_are_left_alone() -> None:
+    env = {
+        "EMOTION_EDGE_CONFIG": "/etc/emotion-edge/config.toml",
+        "EMOTION_EDGE_CACHE": "/tmp/cache",
+        "EMOTION_EDGE_MQTT_PASSWORD": "the secret named by mqtt.auth.password_env",
+        "EMOTION_EDGE_TEST_BROKER": "embedded",
+        "EMOTION_EDGE_LOG_LEVEL": "debug",  # not close to any section
     }
+    assert load_config(None, env=env) == DeviceConfig()
+
+
+def test_print_config_refuses_a_bad_mqtt_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from emotion_edge.cli import main
+
+    path = write(tmp_path, "[mqtt]\nhots = 'broker'\n")
+    assert main(["run", "--config", str(path), "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key mqtt.hots" in err and "did you mean mqtt.host?" in err and len(err.strip().splitlines()) == 1
+
+
+def test_print_config_prints_the_validated_mqtt_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from emotion_edge.cli import main
+
+    path = write(tmp_path, "[mqtt]\nhost = 'broker'\n[mqtt.qos]\nfaces = 1\n")
+    assert main(["run", "--config", str(path), "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert '[mqtt]\nenabled = true\nhost = "broker"' in out and "[mqtt.qos]" in out and "faces = 1" in out
+
+
+def test_the_schema_file_is_what_the_code_generates() -> None:
+    committed = (ROOT / SCHEMA).read_text()
+    assert committed == schema_text(), f"regenerate it: python -m edge.config > {SCHEMA}"
+    data = json.loads(committed)
+    assert set(data["properties"]) == set(SECTIONS)
+    kinds = data["$defs"]["DetectorConfig"]["properties"]["kind"]["enum"]
+    assert kinds == ["yunet", "haar"]
 
 
 def test_relative_paths_in_the_file_are_relative_to_its_folder(tmp_path: Path) -> None:
@@ -154,14 +254,36 @@ def test_the_example_configuration_is_valid_and_documents_every_key() -> None:
     assert config.source == DeviceConfig().source
     text = EXAMPLE.read_text()
     for section, cls in SECTIONS.items():
+        if section == "mqtt":
+            continue  # docs/mqtt.md documents it (below)
         assert f"[{section}]" in text
-        for f in dataclasses.fields(cls):
-            assert f"{f.name} =" in text, f"{section}.{f.name} is missing from {EXAMPLE.name}"
+        for name in cls.model_fields:
+            assert f"{name} =" in text, f"{section}.{name} is missing from {EXAMPLE.name}"
+
+
+def test_docs_mqtt_documents_every_mqtt_key() -> None:
+    text = (ROOT / "docs" / "mqtt.md").read_text()
+    for name, f in MqttConfig.model_fields.items():
+        sub = f.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            assert f"[mqtt.{name}]" in text
+            for key in sub.model_fields:
+                assert f"{key} =" in text, f"mqtt.{name}.{key} is missing from docs/mqtt.md"
+        else:
+            assert f"{name} =" in text, f"mqtt.{name} is missing from docs/mqtt.md"
 
 
 def test_the_printed_configuration_reads_back_as_the_same_configuration(tmp_path: Path) -> None:
-    original = load_config(None, env={"EMOTION_EDGE_MODEL_CROP_MARGIN": "0.2", "EMOTION_EDGE_SOURCE_URI": "x.mp4"})
-    original = dataclasses.replace(original, mqtt={"host": "h", "tls": {"ca_file": "ca.pem"}})
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    env = {
+        "EMOTION_EDGE_MODEL_CROP_MARGIN": "0.2",
+        "EMOTION_EDGE_SOURCE_URI": "x.mp4",
+        "EMOTION_EDGE_MQTT_HOST": "h",
+        "EMOTION_EDGE_MQTT_TLS_ENABLED": "true",
+        "EMOTION_EDGE_MQTT_TLS_CA_FILE": str(ca),
+    }
+    original = load_config(None, env=env)
     path = write(tmp_path, to_toml(original.to_dict()))
     again = load_config(path, env={})
     assert again.model.crop_margin == 0.2 and again.mqtt == original.mqtt

@@ -16,7 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.mqtt.config import MqttConfig, MqttConfigError
+from edge.mqtt.config import ConfigError, MqttConfig
 from edge.mqtt.outbox import Message
 
 
@@ -69,13 +69,13 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=str(t.ca_file) if t.ca_file else None)
     except (ssl.SSLError, OSError) as exc:
-        raise MqttConfigError(f"mqtt.tls.ca_file: {t.ca_file} is not a usable PEM CA certificate ({exc})") from exc
+        raise ConfigError(f"mqtt.tls.ca_file: {t.ca_file} is not a usable PEM CA certificate ({exc})") from exc
     context.check_hostname = t.verify_hostname
     if t.cert_file is not None:
         try:
             context.load_cert_chain(str(t.cert_file), str(t.key_file) if t.key_file else None)
         except (ssl.SSLError, OSError) as exc:
-            raise MqttConfigError(
+            raise ConfigError(
                 f"mqtt.tls.cert_file/key_file: cannot load the client certificate {t.cert_file} "
                 f"with key {t.key_file or '(inside the certificate file)'} ({exc}); both must be PEM and match"
             ) from exc

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt.config import MqttConfig, MqttConfigError
+from edge.mqtt.config import ConfigError, MqttConfig
 
 
 def test_an_empty_table_gives_working_defaults() -> None:
@@ -64,12 +64,12 @@ def test_the_client_id_is_stable_and_can_be_set() -> None:
     ],
 )
 def test_a_wrong_value_is_refused_with_its_key_named(table: dict, names: str) -> None:
-    with pytest.raises(MqttConfigError, match=names.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=names.replace(".", r"\.")):
         MqttConfig.from_dict(table)
 
 
 def test_a_password_in_the_configuration_is_refused_and_the_message_says_what_to_do() -> None:
-    with pytest.raises(MqttConfigError) as err:
+    with pytest.raises(ConfigError) as err:
         MqttConfig.from_dict({"auth": {"username": "u", "password": "hunter2"}})
     assert "password_file" in str(err.value) and "password_env" in str(err.value)
     assert "hunter2" not in str(err.value)
@@ -88,7 +88,7 @@ def test_the_password_comes_from_an_environment_variable(monkeypatch: pytest.Mon
     c = MqttConfig.from_dict({"auth": {"username": "u", "password_env": "EE_TEST_PW"}})
     assert c.auth.password() == "from-env"
     monkeypatch.delenv("EE_TEST_PW")
-    with pytest.raises(MqttConfigError, match="EE_TEST_PW is not set"):
+    with pytest.raises(ConfigError, match="EE_TEST_PW is not set"):
         c.auth.password()
 
 
@@ -119,9 +119,9 @@ def test_start_says_which_secret_or_file_cannot_be_used_before_any_connection(tm
     def publisher(table: dict) -> MqttPublisher:
         return MqttPublisher(MqttConfig.from_dict({"port": 1, **table}), "m", "1", "onnxruntime", ["happy"])
 
-    with pytest.raises(MqttConfigError, match="EE_TEST_UNSET_PW is not set"):
+    with pytest.raises(ConfigError, match="EE_TEST_UNSET_PW is not set"):
         publisher({"auth": {"username": "u", "password_env": "EE_TEST_UNSET_PW"}}).start()
     garbage = tmp_path / "ca.pem"
     garbage.write_text("not a certificate")
-    with pytest.raises(MqttConfigError, match=r"mqtt\.tls\.ca_file"):
+    with pytest.raises(ConfigError, match=r"mqtt\.tls\.ca_file"):
         publisher({"tls": {"enabled": True, "ca_file": str(garbage)}}).start()

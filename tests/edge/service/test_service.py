@@ -147,7 +147,7 @@ def test_the_installed_configuration_is_the_annotated_example_with_absolute_serv
     assert config.model.path == "/opt/emotion-edge/models/emotion-edge-int8.onnx"
     assert config.detector.model == "/opt/emotion-edge/models/face_detection_yunet.onnx"
     assert config.model.engine_dir == "/var/lib/emotion-edge"  # the unit's StateDirectory
-    assert config.mqtt["host"] == "localhost"
+    assert config.mqtt.host == "localhost"
     text = out.read_text()
     assert "/run/credentials/emotion-edge.service/mqtt-password" in text  # where LoadCredential puts it
     example_comments = [
