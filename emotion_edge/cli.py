@@ -14,6 +14,7 @@ from edge import __version__
 from edge.errors import UserError
 from edge.mqtt.cli import add_watch
 from edge.service.cli import add_models, add_run
+from edge.service.doctor import add_doctor
 from edge.tools.cli import add_bench
 from edge.tools.demo import add_demo
 from edge.tools.model_bench import add_bench_model
@@ -38,6 +39,7 @@ COMMANDS: Sequence[AddCommand] = (
     add_bench_model,
     add_demo,
     add_soak,
+    add_doctor,
 )
 
 

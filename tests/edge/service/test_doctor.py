@@ -1,0 +1,146 @@
+"""``emotion-edge doctor`` on this machine, for real: a camera (a real clip), the shipped model, the
+YuNet file, ONNX Runtime, a real broker; the Jetson parts, which cannot apply here, say "absent"
+and why. Board detection and the GPU-node check also run on made-up Jetson trees."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from edge.service.doctor import ABSENT, FAIL, OK, Board, check_gpu_nodes, detect_board, l4t_release
+from tests.edge.mqtt.broker import Broker
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def write_config(tmp_path: Path, clip: Path, yunet: Path, model: Path, port: int) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[source]\nuri = "{clip}"\n\n[detector]\nmodel = "{yunet}"\n\n[model]\npath = "{model}"\n\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nconnect_timeout_s = 3\n'
+    )
+    return config
+
+
+def doctor(config: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTION_EDGE_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "emotion_edge.cli", "doctor", "--config", str(config), "--json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    report = json.loads(out.stdout)
+    assert report["ok"] == (out.returncode == 0), out.stderr
+    return out.returncode, {c["name"]: c for c in report["checks"]}
+
+
+def test_doctor_on_this_machine(
+    tmp_path: Path,
+    broker: Broker,
+    numbered_clip: Callable[[int], Path],
+    yunet_model: Path,
+    shipped_model: Path,
+) -> None:
+    config = write_config(tmp_path, numbered_clip(10), yunet_model, shipped_model, broker.port)
+    code, checks = doctor(config)
+    assert code == 0, [c for c in checks.values() if c["status"] == FAIL]
+    for name in ("board", "python", "opencv", "camera", "yunet", "model", "onnxruntime", "broker"):
+        assert checks[name]["status"] == OK, checks[name]
+    assert "a 160x120 frame" in str(checks["camera"]["detail"])
+    assert "the official file" in str(checks["yunet"]["detail"]) or "loads as YuNet" in str(checks["yunet"]["detail"])
+    assert "7 classes" in str(checks["model"]["detail"])
+    assert "connected" in str(checks["broker"]["detail"])
+    if detect_board().kind != "jetson":
+        # What cannot apply here says so, and why.
+        assert checks["gpu-nodes"]["status"] == ABSENT and "not a Jetson" in str(checks["gpu-nodes"]["detail"])
+        for name in ("tensorrt", "cuda", "engine"):
+            if checks[name]["status"] == ABSENT:
+                assert checks[name]["detail"], name
+    assert checks["service"]["status"] in (OK, ABSENT)
+
+
+def test_a_needed_check_that_fails_sets_the_exit_status(
+    tmp_path: Path, numbered_clip: Callable[[int], Path], shipped_model: Path
+) -> None:
+    from edge.tools.local_broker import free_port
+
+    config = write_config(tmp_path, numbered_clip(10), tmp_path / "no-yunet.onnx", shipped_model, free_port())
+    code, checks = doctor(config, "--no-camera")
+    assert code == 1
+    assert checks["yunet"]["status"] == FAIL and "emotion-edge models fetch" in str(checks["yunet"]["fix"])
+    assert checks["broker"]["status"] == FAIL and checks["broker"]["needed"]
+    assert checks["camera"]["status"] == ABSENT
+
+
+def test_the_text_output_is_one_line_per_check(
+    tmp_path: Path, numbered_clip: Callable[[int], Path], shipped_model: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[source]\nuri = "{numbered_clip(5)}"\n[detector]\nkind = "haar"\n[model]\npath = "{shipped_model}"\n'
+        "[mqtt]\nenabled = false\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "emotion_edge.cli", "doctor", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    lines = out.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:-1]] == [
+        "board", "python", "opencv", "camera", "yunet", "model", "onnxruntime",
+        "tensorrt", "cuda", "gpu-nodes", "engine", "broker", "service",
+    ]  # fmt: skip
+    assert lines[-1] == "all needed checks pass" and out.returncode == 0
+    assert any(line.startswith("absent ") and "[mqtt] enabled = false" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("release", "expected"),
+    [
+        ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64", "L4T R36.4.3 (JetPack 6)"),
+        ("# R35 (release), REVISION: 5.0, GCID: 35550185, BOARD: t186ref", "L4T R35.5.0 (JetPack 5)"),
+        ("garbled", "L4T release unknown"),
+    ],
+)
+def test_jetson_releases(release: str, expected: str) -> None:
+    assert l4t_release(release) == expected
+
+
+def test_boards_from_made_up_trees(tmp_path: Path) -> None:
+    jetson = tmp_path / "jetson"
+    (jetson / "etc").mkdir(parents=True)
+    (jetson / "proc/device-tree").mkdir(parents=True)
+    (jetson / "etc/nv_tegra_release").write_text("# R36 (release), REVISION: 3.0, GCID: 36923193\n")
+    (jetson / "proc/device-tree/model").write_text("NVIDIA Jetson Orin Nano Developer Kit\0")
+    assert detect_board(jetson) == Board("jetson", "NVIDIA Jetson Orin Nano Developer Kit", "L4T R36.3.0 (JetPack 6)")
+    pi = tmp_path / "pi"
+    (pi / "proc/device-tree").mkdir(parents=True)
+    (pi / "proc/device-tree/model").write_text("Raspberry Pi 5 Model B Rev 1.0\0")
+    assert detect_board(pi).kind == "pi" and detect_board(pi).model == "Raspberry Pi 5 Model B Rev 1.0"
+
+
+def test_gpu_nodes_on_a_made_up_jetson(tmp_path: Path) -> None:
+    dev = tmp_path / "dev"
+    (dev / "nvgpu/igpu0").mkdir(parents=True)
+    try:
+        for name, minor in (("nvmap", 1), ("nvhost-gpu", 2), ("nvgpu/igpu0/ctrl", 3)):
+            os.mknod(dev / name, stat.S_IFCHR | 0o660, os.makedev(10, minor))
+    except PermissionError:
+        pytest.skip("making device nodes needs root")
+    jetson = Board("jetson", "Orin", "L4T R36.3.0 (JetPack 6)")
+    check = check_gpu_nodes(jetson, dev, tmp_path / "dropins")
+    assert check.status == OK and "3 nodes" in check.detail
+    assert check_gpu_nodes(jetson, tmp_path / "empty", tmp_path).status == FAIL
+    assert check_gpu_nodes(Board("pi", "Pi 5", ""), tmp_path / "empty", tmp_path).status == ABSENT
