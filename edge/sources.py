@@ -216,12 +216,19 @@ class V4L2Source(_CaptureSource):
 
 
 def csi_pipeline(sensor_id: int, settings: SourceSettings) -> str:
-    """GStreamer pipeline from a Jetson CSI sensor to BGR frames, dropping what the app has not taken."""
+    """GStreamer pipeline from a Jetson CSI sensor to BGR frames, dropping what the app has not taken.
+
+    Argus is asked for the frame rate only, in NV12, so it captures one of the sensor's native modes
+    (asking it for 640x480 directly makes it squeeze a 16:9 mode into 4:3, and faces with it).
+    ``nvvidconv`` (the VI/VIC hardware) then scales to ``settings.width``; the height is left free
+    with square pixels, so nvvidconv's caps fixation keeps the sensor's aspect ratio (a 16:9 mode
+    gives 640x360), and only that small frame is converted to BGR on the CPU."""
     s = settings
     return (
         f"nvarguscamerasrc sensor-id={sensor_id} ! "
-        f"video/x-raw(memory:NVMM), width={s.width}, height={s.height}, framerate={round(s.fps)}/1 ! "
-        "nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! "
+        f"video/x-raw(memory:NVMM), format=NV12, framerate={round(s.fps)}/1 ! "
+        f"nvvidconv ! video/x-raw, format=BGRx, width={s.width}, pixel-aspect-ratio=1/1 ! "
+        "videoconvert ! video/x-raw, format=BGR ! "
         "appsink drop=true max-buffers=1 sync=false"
     )
 
@@ -241,6 +248,10 @@ class CsiSource(_CaptureSource):
                 "pip uninstall opencv-python-headless from it)"
             )
         return cv2.VideoCapture(csi_pipeline(self.sensor_id, self.settings), cv2.CAP_GSTREAMER)
+
+    def _after_open(self, cap: cv2.VideoCapture) -> None:
+        got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        log.info("%s: the sensor's native mode scaled to %dx%d (aspect ratio kept)", self.uri, *got)
 
     def _why_not_opened(self) -> str:
         return (

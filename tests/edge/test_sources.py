@@ -120,10 +120,16 @@ def test_csi_without_gstreamer_says_to_use_jetpacks_opencv() -> None:
         open_source("csi://0")
 
 
-def test_the_csi_pipeline_asks_the_sensor_for_the_configured_mode() -> None:
-    pipeline = csi_pipeline(1, SourceSettings(width=1280, height=720, fps=59.9))
+def test_the_csi_pipeline_captures_a_native_mode_and_scales_keeping_the_aspect_ratio() -> None:
+    pipeline = csi_pipeline(1, SourceSettings(width=640, height=480, fps=59.9))
     assert pipeline.startswith("nvarguscamerasrc sensor-id=1 ! ")
-    assert "width=1280, height=720, framerate=60/1" in pipeline
+    stages = [stage.strip() for stage in pipeline.split("!")]
+    # Argus gets the rate only (NV12 in NVMM memory): it picks a native sensor mode, never a squeezed 640x480.
+    assert stages[1] == "video/x-raw(memory:NVMM), format=NV12, framerate=60/1"
+    # nvvidconv scales to the width; with square pixels and the height free it keeps the mode's aspect ratio.
+    assert stages[2] == "nvvidconv"
+    assert stages[3] == "video/x-raw, format=BGRx, width=640, pixel-aspect-ratio=1/1"
+    assert "height" not in pipeline
     assert pipeline.endswith("appsink drop=true max-buffers=1 sync=false")
 
 
