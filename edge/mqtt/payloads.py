@@ -31,7 +31,14 @@ STATS_KEYS = (
     "dropped_messages",
     "latency_ms",
     "mqtt",
+    "state",
+    "reasons",
 )
+
+# The device's health in the stats payload (``state``): ``ok``; ``degraded`` (it runs, but
+# ``reasons`` says what is wrong: waiting for the camera, source lost and retrying, detector or
+# classifier errors, a backend fallback); ``failed`` (it is stopping on a fault that cannot heal).
+STATES = ("ok", "degraded", "failed")
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
@@ -106,6 +113,7 @@ def stats_payload(
         "dropped_messages": int(dropped.get("total", 0)) if isinstance(dropped, Mapping) else 0,
         "latency_ms": _latency(loop.get("latency_ms")),
         "mqtt": dict(mqtt),
+        **health(loop),
     }
     for key, value in loop.items():
         if key in STATS_KEYS or not isinstance(key, str):
@@ -115,6 +123,17 @@ def stats_payload(
         elif isinstance(value, float):
             out[key] = _number(value)
     return out
+
+
+def health(loop: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` and ``reasons`` from the loop's figures; a loop that reported no state is ``ok``
+    only if it reported no reasons either."""
+    raw = loop.get("reasons")
+    reasons = [str(r) for r in raw] if isinstance(raw, (list, tuple)) else []
+    state = loop.get("state")
+    if state not in STATES:
+        state = "degraded" if reasons else "ok"
+    return {"state": state, "reasons": reasons}
 
 
 def _number(value: Any) -> float | None:
