@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +81,40 @@ class Notifier:
     def stopping(self, status: str = "stopping") -> bool:
         return self.send(STOPPING=1, STATUS=status[:MAX_STATUS])
 
-    def extend_timeout(self, seconds: float) -> bool:
+    def extend_timeout(self, seconds: float, status: str | None = None) -> bool:
         """Ask for ``seconds`` more before a start (or stop) is considered hung."""
-        return self.send(EXTEND_TIMEOUT_USEC=int(seconds * 1e6))
+        if status is None:
+            return self.send(EXTEND_TIMEOUT_USEC=int(seconds * 1e6))
+        return self.send(EXTEND_TIMEOUT_USEC=int(seconds * 1e6), STATUS=status[:MAX_STATUS])
+
+    @contextmanager
+    def extending(
+        self, what: str, every_s: float = 20.0, by_s: float = 60.0, limit_s: float = 2700.0
+    ) -> Iterator[None]:
+        """While inside, tell systemd every ``every_s`` that the start is still progressing: each
+        EXTEND_TIMEOUT_USEC moves the start timeout to ``by_s`` from then, and the STATUS line shows
+        ``what`` and the time spent. A TensorRT engine build (minutes on a Jetson) so never hits
+        TimeoutStartSec=, while a start that hangs anywhere else still does. After ``limit_s`` the
+        extensions stop, so even a hung build ends in a failed start. Outside systemd: nothing."""
+        if not self.enabled:
+            yield
+            return
+        done = threading.Event()
+        started = time.monotonic()
+
+        def tick() -> None:
+            while time.monotonic() - started < limit_s:
+                self.extend_timeout(by_s, f"{what} ({time.monotonic() - started:.0f} s)")
+                if done.wait(every_s):
+                    return
+
+        ticker = threading.Thread(target=tick, name="extend-start-timeout", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join(timeout=5)
 
     @property
     def shown(self) -> str:
@@ -129,7 +162,12 @@ class Heartbeat:
     """
 
     def __init__(
-        self, notifier: Notifier, status_interval_s: float = 2.0, clock: Callable[[], float] = time.monotonic
+        self,
+        notifier: Notifier,
+        status_interval_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        first_frame_timeout_s: float | None = None,
+        backend: str = "",
     ) -> None:
         self.notifier = notifier
         self.status_interval_s = status_interval_s
@@ -138,6 +176,16 @@ class Heartbeat:
         self._last_ping = float("-inf")
         self._last_status = float("-inf")
         self._last_frame: float | None = None
+        # No frame this long after the camera opened is reported (STATUS and an ERROR in the log),
+        # instead of a start that waits silently for TimeoutStartSec=.
+        self.first_frame_timeout_s = first_frame_timeout_s
+        self.backend = backend  # shown in every STATUS line: which classifier runs, and why
+        self._waiting_since: float | None = None
+        self.no_first_frame = False
+
+    def _running(self, fps: float, faces: int, frames: int) -> str:
+        text = running_status(fps, faces, frames)
+        return f"{text}; {self.backend}" if self.backend else text
 
     def frame(self, fps: float, faces: int, frames: int) -> None:
         now = self._clock()
@@ -146,7 +194,9 @@ class Heartbeat:
         if not self.ready:
             self.ready = True
             self._last_status = self._last_ping = now
-            self.notifier.ready(running_status(fps, faces, frames))
+            if self.no_first_frame:
+                log.info("the first frame came after all")
+            self.notifier.ready(self._running(fps, faces, frames))
             if interval is not None:
                 self.notifier.watchdog()
             return
@@ -155,14 +205,35 @@ class Heartbeat:
             self.notifier.watchdog()
         if now - self._last_status >= self.status_interval_s:
             self._last_status = now
-            self.notifier.status(running_status(fps, faces, frames))
+            self.notifier.status(self._running(fps, faces, frames))
 
     def waiting(self, source: str) -> None:
         now = self._clock()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        late = (
+            self._last_frame is None
+            and self.first_frame_timeout_s is not None
+            and now - self._waiting_since >= self.first_frame_timeout_s
+        )
+        if late and not self.no_first_frame:
+            self.no_first_frame = True
+            self._last_status = float("-inf")
+            log.error(
+                "%s opened but gave no frame in %.0f s (source.first_frame_timeout_s): is it streaming? "
+                "`emotion-edge doctor` checks it; for csi:// cameras: sudo systemctl restart nvargus-daemon",
+                source,
+                now - self._waiting_since,
+            )
         if now - self._last_status < self.status_interval_s:
             return
         self._last_status = now
-        if self._last_frame is None:
+        if self._last_frame is None and self.no_first_frame:
+            self.notifier.status(
+                f"no frame from {source} in {now - self._waiting_since:.0f} s since it opened: check the camera "
+                "(emotion-edge doctor)"
+            )
+        elif self._last_frame is None:
             self.notifier.status(f"waiting for the first frame from {source}")
         else:
             self.notifier.status(f"no frame from {source} for {now - self._last_frame:.0f} s")

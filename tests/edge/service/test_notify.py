@@ -144,3 +144,50 @@ def test_without_a_watchdog_the_heartbeat_sends_ready_and_status_but_no_pings(ma
     assert not manager.with_key("WATCHDOG")
     assert len(manager.with_key("READY")) == 1
     assert manager.with_key("STATUS", "10.0 fps, 0 faces, 1 frames")
+
+
+def test_a_camera_that_opens_but_never_streams_is_reported_not_waited_on_silently(
+    manager: ServiceManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    heartbeat = Heartbeat(
+        Notifier.from_env(manager.env()), status_interval_s=2.0, clock=clock, first_frame_timeout_s=10.0
+    )
+    with caplog.at_level(logging.ERROR, logger="edge.service.notify"):
+        for _ in range(30):  # 15 s without a frame
+            heartbeat.waiting("csi://0")
+            clock.now += 0.5
+    heartbeat.notifier.send(X_END=1)
+    manager.wait_for(lambda n: "X_END" in n.fields, 5, "the end marker")
+    statuses = [n.fields["STATUS"] for n in manager.received if "STATUS" in n.fields]
+    assert statuses[0] == "waiting for the first frame from csi://0"
+    assert statuses[-1].startswith("no frame from csi://0 in 14 s since it opened: check the camera")
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "gave no frame in 10 s (source.first_frame_timeout_s)" in errors[0].getMessage()
+    assert not manager.with_key("READY")  # systemd's start timeout still decides; the reason is visible
+
+
+def test_the_status_line_names_the_backend_and_why(manager: ServiceManager) -> None:
+    heartbeat = Heartbeat(Notifier.from_env(manager.env()), backend="onnxruntime (TensorRT failed: CUDA error)")
+    heartbeat.frame(fps=29.8, faces=1, frames=1)
+    manager.wait_for(lambda n: "READY" in n.fields, 5, "READY")
+    assert manager.with_key("STATUS", "29.8 fps, 1 face, 1 frames; onnxruntime (TensorRT failed: CUDA error)")
+
+
+def test_an_engine_build_extends_the_start_timeout_while_it_runs(manager: ServiceManager) -> None:
+    import time
+
+    notifier = Notifier.from_env(manager.env())
+    with notifier.extending("building the TensorRT engine", every_s=0.1, by_s=60):
+        time.sleep(0.35)
+    notifier.send(X_END=1)
+    manager.wait_for(lambda n: "X_END" in n.fields, 5, "the end marker")
+    extensions = manager.with_key("EXTEND_TIMEOUT_USEC")
+    assert 3 <= len(extensions) <= 5
+    assert all(n.fields["EXTEND_TIMEOUT_USEC"] == "60000000" for n in extensions)
+    assert extensions[0].fields["STATUS"] == "building the TensorRT engine (0 s)"
+    count = len(extensions)
+    time.sleep(0.3)
+    assert len(manager.with_key("EXTEND_TIMEOUT_USEC")) == count  # and stops when the build is done
+    with Notifier.from_env({}).extending("nothing to tell"):  # outside systemd: nothing, no thread
+        pass
