@@ -10,6 +10,7 @@ with the publisher, ``edge.mqtt.config``).
 Which ``EMOTION_EDGE_*`` variables are configuration: those whose next word names a section. Those
 that are not configuration are left alone: ``EMOTION_EDGE_CONFIG`` (the file's path),
 ``EMOTION_EDGE_CACHE``, ``EMOTION_EDGE_MQTT_PASSWORD`` (the usual holder of ``mqtt.auth.password_env``),
+``EMOTION_EDGE_WEB_TOKEN`` and ``EMOTION_EDGE_WEB_PASSWORD`` (of ``web.token_env``, ``web.password_env``),
 ``EMOTION_EDGE_TEST_*``, and any whose next word is not close to a section name. A variable whose
 next word is close to one (``EMOTION_EDGE_SMOTHER_ALPHA``) is a misspelling and refused, with the
 closest valid name.
@@ -36,6 +37,7 @@ from edge.contract import ContractError, CropPolicy
 from edge.fields import ENV_PREFIX, FILE, ConfigError, Key, Layers, OneOf, Rule, Section
 from edge.mqtt.config import MqttConfig
 from edge.registry import BACKENDS, DETECTORS
+from edge.web.config import WebConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,7 +48,8 @@ __all__ = ["ConfigError", "DeviceConfig", "load_config", "to_toml", "validate"]
 
 EXAMPLE = paths.EXAMPLE_CONFIG
 SCHEMA = "docs/config.schema.json"
-NOT_CONFIG = ("CONFIG", "CACHE", "MQTT_PASSWORD")  # EMOTION_EDGE_<these> are not configuration
+# EMOTION_EDGE_<these> are not configuration (the last three: the usual holders of *_env secrets)
+NOT_CONFIG = ("CONFIG", "CACHE", "MQTT_PASSWORD", "WEB_TOKEN", "WEB_PASSWORD")
 NOT_CONFIG_PREFIXES = ("TEST_",)
 FilePath = Annotated[str, FILE]
 
@@ -154,6 +157,7 @@ class DeviceConfig(Section):
     stats: StatsConfig = Field(default_factory=StatsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     _base_dir: str | None = PrivateAttr(default=None)
 
     @property

@@ -34,6 +34,11 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--show", action="store_true", help="draw boxes, ids, emotions and scores in a window")
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to this video file")
     p.add_argument("--results", metavar="OUT.jsonl", help="append every frame's results to this JSON-lines file")
+    p.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the live view in the browser (web.enabled = true; [web] says where, default 127.0.0.1:8080)",
+    )
     p.add_argument("--max-frames", type=int, help="stop after this many processed frames")
     p.add_argument("--print-config", action="store_true", help="print the merged, validated configuration and exit")
     p.add_argument(
@@ -54,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = {
         "source": {"uri": args.source},
         "output": {"show": True if args.show else None, "record": args.record, "results": args.results},
+        "web": {"enabled": True if args.web else None},
     }
     config = load_config(config_path(args), overrides=overrides)
     if args.print_config:

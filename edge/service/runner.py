@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from edge.annotate import Recorder, Window
 from edge.capture import FrameGrabber, RetryPolicy
@@ -17,6 +18,10 @@ from edge.service.signals import stop_on_signals
 from edge.sinks import JsonLinesSink
 from edge.sources import Source, SourceSettings, make_source
 from edge.stats import LoopStats, format_line
+
+if TYPE_CHECKING:
+    from edge.web.config import Credentials, WebConfig
+    from edge.web.view import WebView
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +70,28 @@ def make_grabber(
     return source, grabber
 
 
-def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks: list[ResultSink] | None = None) -> int:
-    """Run until stopped; 0 when stopped or the source ended, 1 when the source was given up."""
+def start_checks(web: WebConfig | None) -> Credentials | None:
+    """The live view's files and credentials, read before the model loads and the camera opens."""
+    if web is None or not web.enabled:
+        return None
+    web.check_files()
+    return web.credentials()
+
+
+def run_device(
+    config: DeviceConfig,
+    max_frames: int | None = None,
+    extra_sinks: list[ResultSink] | None = None,
+    web: WebConfig | None = None,
+) -> int:
+    """Run until stopped; 0 when stopped or the source ended, 1 when the source was given up.
+    ``web`` replaces the configuration's ``[web]`` table (the live view)."""
     stopping = threading.Event()
     sinks: list[ResultSink] = []
     window: Window | None = None
     recorder: Recorder | None = None
     grabber: FrameGrabber | None = None
+    frame_sinks: list[WebView] = []
     # Under systemd (Type=notify) the loop reports READY, WATCHDOG and STATUS; elsewhere nothing.
     notifier = Notifier.from_env()
     heartbeat = Heartbeat(notifier) if notifier.enabled else None
@@ -83,10 +103,19 @@ def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks:
                 window = Window()
             if config.output.record:
                 recorder = Recorder(config.output.record, config.source.fps)
+            web_config = web if web is not None else config.web
+            web_credentials = start_checks(web_config)
             notifier.status("loading the model (on a Jetson, the first start builds the TensorRT engine)")
             pipeline = build_pipeline(config)
             sinks = list(extra_sinks or [])
             sinks += build_sinks(config, pipeline)
+            if web_config is not None and web_config.enabled:
+                from edge.web.view import WebView
+
+                view = WebView(web_config, pipeline.classifier.info.classes, credentials=web_credentials)
+                view.start()  # a port in use stops the start here, before the camera is opened
+                sinks.append(view)  # closed with the other sinks
+                frame_sinks.append(view)
             source, grabber = make_grabber(config)
             grabber.start()
             if recorder is not None:
@@ -101,7 +130,10 @@ def run_device(config: DeviceConfig, max_frames: int | None = None, extra_sinks:
                 recorder,
                 stop_event=stopping,
                 heartbeat=heartbeat,
+                frame_sinks=frame_sinks,
             )
+            for consumer in frame_sinks:
+                consumer.stats_source = loop.snapshot
             log.info("running on %s; stop with Ctrl+C or SIGTERM", grabber.uri)
             notifier.status(f"waiting for the first frame from {grabber.uri}")
             summary = loop.run(max_frames=max_frames)

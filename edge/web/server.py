@@ -1,7 +1,7 @@
 """The live view's HTTP server: the standard library's ``ThreadingHTTPServer`` (one thread per
 connection, TLS through ``ssl``), serving the page, its state as JSON and the MJPEG stream.
 
-Routes: ``/`` (the page), ``/app.js``, ``/app.css``, ``/api/state`` (faces, figures, timeline),
+Routes: ``/`` (the page), ``/app.js``, ``/app.css``, ``/favicon.svg``, ``/api/state`` (faces, figures, timeline),
 ``/stream.mjpg`` (``multipart/x-mixed-replace`` JPEGs), ``/frame.jpg`` (one picture). Every route
 asks for the credentials when there are any. Nothing is written to disk.
 """
@@ -30,8 +30,11 @@ ASSETS = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/app.css": ("app.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 BOUNDARY = "frame"
+STREAM_SEND_BUFFER = 64 * 1024  # bytes; the kernel doubles it: a few pictures in flight
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -134,6 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
         frames = self.server.view.frames
         try:
             with frames.viewer():
+                # A small send buffer: a slow viewer's pictures wait in its own thread (and are
+                # replaced by newer ones), not by the hundred in the kernel, seconds behind.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Connection", "close")

@@ -89,7 +89,9 @@
     const rows = [...classes, "none"];
     const left = 62, top = 4, rowH = (h - top - 16) / rows.length;
     const now = Date.now() / 1000 + serverSkew;
-    const x = (t) => left + (w - left - 4) * (1 - (now - t) / span);
+    // Until there is a full span of history, the plot shows what there is (at least a minute).
+    const shown = Math.min(span, Math.max(60, points.length ? now - points[0][0] : 60));
+    const x = (t) => left + (w - left - 4) * (1 - (now - t) / shown);
     g.font = "11px system-ui, sans-serif";
     g.textBaseline = "middle";
     rows.forEach((name, i) => {
@@ -111,7 +113,8 @@
     g.globalAlpha = 1;
     g.fillStyle = "#9aa3ad";
     g.textBaseline = "alphabetic";
-    g.fillText(`-${Math.round(span / 60)} min`, left, h - 3);
+    $("span").textContent = shown >= 120 ? `${Math.round(shown / 60)} min` : `${Math.round(shown)} s`;
+    g.fillText(shown >= 120 ? `-${Math.round(shown / 60)} min` : `-${Math.round(shown)} s`, left, h - 3);
     g.fillText("now", w - 28, h - 3);
   }
 
@@ -128,7 +131,6 @@
       serverSkew = s.now - Date.now() / 1000;
       if (s.classes.join() !== classes.join()) { classes = s.classes; colours = s.colours; renderLegend(); }
       span = s.timeline.span_s;
-      $("span").textContent = span >= 120 ? `${Math.round(span / 60)} min` : `${span} s`;
       points.push(...s.timeline.points);
       if (points.length) since = points[points.length - 1][0];
       points = points.filter((p) => p[0] > s.now - span - 5);
