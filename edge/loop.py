@@ -66,6 +66,8 @@ class FrameLoop:
         self.describe = {
             "source": grabber.uri,
             "backend": pipeline.classifier.backend,
+            # Why this backend runs (auto: why TensorRT was not used); in the stats payload.
+            "backend_reason": str(getattr(pipeline.classifier, "reason", "")),
             "model": f"{info.name} {info.version}",
             "detector": pipeline.detector.name,
         }

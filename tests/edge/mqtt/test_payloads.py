@@ -96,6 +96,22 @@ def test_stats_payload_merges_the_loops_figures_with_the_publishers() -> None:
     assert p["uptime_s"] == 90.0
 
 
+def test_stats_payload_says_why_the_backend_runs() -> None:
+    reason = "TensorRT failed: CUDA error (LogicError: cuInit failed); ONNX Runtime 1.20.1 (CPUExecutionProvider)"
+    p = stats_payload(
+        {**LOOP_STATS, "backend": "onnxruntime", "backend_reason": reason},
+        ts=1.0,
+        uptime_s=9.0,
+        faces=0,
+        backend="onnxruntime",
+        model_name="emotion-edge-cnn",
+        model_version="1.2.0",
+        mqtt=MQTT_FIGURES,
+    )
+    validate("stats", json.loads(encode(p)))
+    assert p["backend"] == "onnxruntime" and p["backend_reason"] == reason
+
+
 def test_stats_payload_with_missing_or_broken_figures_is_still_valid() -> None:
     p = stats_payload(
         {"fps": math.nan, "latency_ms": "garbage", "weird": [1, 2]},
