@@ -20,6 +20,7 @@ from edge.loop import FrameLoop
 from edge.pipeline import build_pipeline
 from edge.service.runner import make_grabber
 from edge.stats import LoopStats, format_table
+from edge.web.config import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +28,50 @@ log = logging.getLogger(__name__)
 UNPACED_NOTE = "end_to_end includes the wait behind the frame in progress; --pace FPS gives camera latency"
 
 
-def run_bench(config: DeviceConfig, frames: int, pace_fps: float | None = None, warmup: int = 20) -> dict[str, Any]:
+def run_bench(
+    config: DeviceConfig,
+    frames: int,
+    pace_fps: float | None = None,
+    warmup: int = 20,
+    web_viewers: int | None = None,
+) -> dict[str, Any]:
+    """``web_viewers``: None runs without the live view; 0 or 1 runs it (on a free loopback port, with
+    ``[web]``'s caps) with that many viewers reading its stream."""
     if frames < 1:
         raise ValueError(f"--frames must be at least 1, got {frames}")
+    if web_viewers not in (None, 0, 1):
+        raise ValueError(f"--web-viewers must be 0 or 1, got {web_viewers}")
     pipeline = build_pipeline(config)
     # The loop's own grabber, with the bench's settings: the clip loops so any frame count can be
     # measured from a short file; unpaced, every frame is taken as fast as the loop goes; a camera
     # that fails is given up after a few tries instead of being waited for.
     _, grabber = make_grabber(config, loop=True, realtime=False, pace_fps=pace_fps, max_retries=3)
-    loop = FrameLoop(grabber, pipeline, sinks=[], stats=LoopStats(window=frames), stats_interval_s=3600.0)
+    view, viewer = None, None
+    if web_viewers is not None:
+        from edge.web.client import StreamViewer
+        from edge.web.view import WebView
+
+        web = config.web.model_copy(update={"enabled": True, "host": "127.0.0.1", "port": 0})
+        view = WebView(web, pipeline.classifier.info.classes, credentials=Credentials())
+        view.start()
+        if web_viewers == 1:
+            viewer = StreamViewer(view.url).start()
+    sinks = [view] if view is not None else []
+    loop = FrameLoop(
+        grabber, pipeline, sinks=sinks, stats=LoopStats(window=frames), stats_interval_s=3600.0, frame_sinks=sinks
+    )
+    if view is not None:
+        view.stats_source = loop.snapshot
     grabber.start()
     started = time.perf_counter()
     try:
         summary = loop.run(max_frames=frames + warmup, warmup=warmup)
     finally:
         grabber.stop()
+        web_report = viewer.stop() if viewer is not None else {}
+        if view is not None:
+            web_report = {**view.frames.counters(), **web_report, "viewers": web_viewers, "url": view.url}
+            view.close()
     wall = time.perf_counter() - started
     import cv2
     import numpy as np
@@ -61,6 +91,7 @@ def run_bench(config: DeviceConfig, frames: int, pace_fps: float | None = None, 
         "detector_max_side": config.detector.max_side,
         "crop": pipeline.policy.to_dict(),
         "torch_imported": "torch" in sys.modules,
+        "web": web_report or None,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
@@ -95,6 +126,17 @@ def format_report(report: dict[str, Any]) -> str:
         f"machine     {report['machine']['cpus']} CPUs, {report['machine']['platform']}, "
         f"onnxruntime {report['machine']['onnxruntime']}, opencv {report['machine']['opencv']}",
     ]
+    web = report.get("web")
+    if web:
+        line = f"web view    on, {web['viewers']} viewer(s)"
+        if web["viewers"]:
+            line += (
+                f": {web['pictures']} pictures streamed ({web['stream_fps']} fps, {web['kb_per_s']} KB/s), "
+                f"encoding {web['encode_ms_mean']} ms each, {web['jpeg_kb_mean']} KB each"
+            )
+        else:
+            line += f": {web['encoded']} pictures encoded"
+        lines.insert(5, line)
     if not report["pace_fps"]:
         lines.insert(4, f"note        {UNPACED_NOTE}")
     return "\n".join(lines)

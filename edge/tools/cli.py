@@ -39,6 +39,14 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--frames", type=int, default=500, help="frames to measure (default 500)")
     p.add_argument("--warmup", type=int, default=20, help="frames run before measuring (default 20)")
     p.add_argument("--pace", type=float, metavar="FPS", help="deliver frames at this rate, newest only (latency)")
+    p.add_argument("--web", action="store_true", help="run with the live view on (a free loopback port, [web]'s caps)")
+    p.add_argument(
+        "--web-viewers",
+        type=int,
+        choices=[0, 1],
+        default=0,
+        help="with --web: viewers reading the stream as fast as it comes (default 0: the view on, nobody watching)",
+    )
     p.add_argument("--json", type=Path, metavar="OUT.json", help="also write the figures as JSON")
     p.add_argument("--wild", type=Path, default=Path(DEV_WILD), help=f"photos for the clip (default {DEV_WILD})")
     p.add_argument("--cache-dir", type=Path, help="where generated clips are kept (default ~/.cache/emotion-edge)")
@@ -70,7 +78,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         source = str(cached_bench_clip(args.wild, args.faces, args.cache_dir, checker))
         log.info("benchmark clip: %s", source)
     config = with_source(config, source)
-    report = run_bench(config, args.frames, args.pace, args.warmup)
+    report = run_bench(config, args.frames, args.pace, args.warmup, args.web_viewers if args.web else None)
     if args.source is None:
         report["clip_faces_per_frame"] = args.faces
     print(format_report(report))

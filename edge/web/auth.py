@@ -1,5 +1,7 @@
-"""Who may open the live view: a bearer token (header, cookie, or ``?token=`` once), a password
-(HTTP Basic), or, bound to loopback without credentials, this machine only (Host checked)."""
+"""Who may open the live view: a token, a password, or (loopback without credentials) this machine only.
+
+A token comes as ``Authorization: Bearer``, as ``?token=`` once (then a cookie derived from it), a
+password as HTTP Basic; loopback without credentials checks the Host header (DNS rebinding)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The ``[web]`` section: the live view is off by default, loopback by default, and never on another
-address without credentials.
+"""The ``[web]`` section: off by default, loopback by default, never another address without credentials.
 
 ``WebConfig`` is a section of the device configuration in its one idiom (``edge.fields``): errors name
 ``web.<key>``, the value, where it came from and what is allowed. Like MQTT's password, the token

@@ -1,5 +1,7 @@
-"""The frame hand-over and the encoder: the loop leaves its newest frame in a one-slot box and moves on;
-a thread draws, shrinks and JPEG-encodes it only while a viewer waits for a picture, at a capped rate.
+"""The frame hand-over (one slot, newest wins) and the encoder thread that runs only while a viewer waits.
+
+The loop leaves its newest frame in the slot and moves on; a thread draws, shrinks and JPEG-encodes
+it only while a viewer waits for a picture, at a capped rate.
 
 The loop's side (``offer``) is a tuple assignment and, while a viewer waits, an ``Event.set``: it never
 waits for a viewer or the encoder. The image is taken by reference and never written to (the encoder

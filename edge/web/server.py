@@ -1,5 +1,6 @@
-"""The live view's HTTP server: the standard library's ``ThreadingHTTPServer`` (one thread per
-connection, TLS through ``ssl``), serving the page, its state as JSON and the MJPEG stream.
+"""The live view's HTTP server: the standard library's ``ThreadingHTTPServer``, TLS through ``ssl``.
+
+One thread per connection; it serves the page, its state as JSON and the MJPEG stream.
 
 Routes: ``/`` (the page), ``/app.js``, ``/app.css``, ``/favicon.svg``, ``/api/state`` (faces, figures, timeline),
 ``/stream.mjpg`` (``multipart/x-mixed-replace`` JPEGs), ``/frame.jpg`` (one picture). Every route

@@ -1,5 +1,6 @@
-"""The live view as the loop sees it: a result sink plus a frame sink that keeps the newest frame,
-faces, figures and the main face's emotion timeline for the page, and owns the server and encoder."""
+"""The live view as the loop sees it: a result sink and a frame sink that owns the server and encoder.
+
+It keeps the newest frame, faces, figures and the main face's emotion timeline for the page."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -22,6 +24,16 @@ log = logging.getLogger(__name__)
 
 TIMELINE_STEP_S = 0.5  # one timeline point per this many seconds (or sooner, on a change)
 STALE_AFTER_S = 3.0  # no frame for this long: the page says so
+
+
+def without_secrets(uri: Any) -> Any:
+    """A source URI without the user name and password an RTSP or HTTP camera URL may carry."""
+    if not isinstance(uri, str) or "@" not in uri or "://" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def rgb_hex(bgr: tuple[int, int, int]) -> str:
@@ -152,7 +164,10 @@ class WebView:
         return {
             "v": 1,
             "now": round(time.time(), 3),
-            "device": {k: stats.get(k, self.describe.get(k)) for k in ("model", "backend", "source", "detector")},
+            "device": {
+                **{k: stats.get(k, self.describe.get(k)) for k in ("model", "backend", "detector")},
+                "source": without_secrets(stats.get("source", self.describe.get("source"))),
+            },
             "classes": classes,
             "colours": {name: rgb_hex(COLOURS.get(name, FALLBACK)) for name in classes},
             "health": self.health(),

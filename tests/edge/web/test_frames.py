@@ -75,3 +75,11 @@ def test_viewers_are_capped() -> None:
         with pytest.raises(TooManyViewers), f.viewer():
             pass
     assert f.viewers == 0
+
+
+def test_camera_credentials_in_the_source_uri_are_not_shown() -> None:
+    from edge.web.view import without_secrets
+
+    assert without_secrets("rtsp://admin:hunter2@10.0.0.5:554/stream1") == "rtsp://***@10.0.0.5:554/stream1"
+    assert without_secrets("/dev/video0") == "/dev/video0"
+    assert without_secrets("rtsp://10.0.0.5/s") == "rtsp://10.0.0.5/s"
