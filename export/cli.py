@@ -41,8 +41,15 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     int8.set_defaults(func=cmd_int8)
 
     engine = esub.add_parser("engine", help="build a TensorRT engine on this device (needs TensorRT and a GPU)")
-    engine.add_argument("model", type=Path, help="ONNX model: the INT8 Q/DQ one for int8, any for fp16")
-    engine.add_argument("--precision", choices=["fp16", "int8"], default="int8")
+    engine.add_argument(
+        "model",
+        type=Path,
+        help="ONNX model: the INT8 Q/DQ one for int8, the FP32 one for fp16 (TensorRT 8.6 and 10.x; "
+        "11.x builds INT8 only)",
+    )
+    engine.add_argument(
+        "--precision", choices=["fp16", "int8"], default="int8", help="a Q/DQ model makes only INT8 engines"
+    )
     engine.add_argument("--max-batch", type=int, default=8, help="most faces per frame (the loop's max_faces)")
     engine.add_argument("--workspace-mib", type=int, default=256)
     engine.add_argument("--out", type=Path, help="default: MODEL.<precision>.engine beside the model")
