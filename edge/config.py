@@ -74,6 +74,13 @@ class SourceConfig(Section):
     retry_max_s: float = Field(10.0, gt=0, le=3600, description="...up to this")
     max_retries: int = Field(0, ge=0, description="reopen attempts in a row before giving up; 0 retries forever")
     bad_frame_limit: int = Field(5, ge=1, le=1000, description="unreadable frames in a row that count as a failure")
+    first_frame_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=3600,
+        description="a source that opened but gave no frame this long is reported (systemd STATUS, an error in the "
+        "log) instead of holding the start silently",
+    )
 
     @model_validator(mode="after")
     def _waits(self) -> SourceConfig:

@@ -18,6 +18,7 @@ from (the file, the variable, the command line) and what is allowed.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import types
@@ -25,7 +26,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
@@ -94,6 +95,9 @@ class Section(BaseModel):
 
 
 def _optional(hint: Any) -> tuple[bool, Any]:
+    """(whether None is allowed, the type without None and without Annotated's metadata)."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
@@ -246,6 +250,63 @@ def _relative(value: Any) -> bool:
     return isinstance(value, str) and bool(value) and not Path(value).expanduser().is_absolute()
 
 
+# --- command-line flags ---------------------------------------------------------------------------
+
+
+def choices_of(info: Any) -> tuple[str, ...] | None:
+    """A field's allowed names: a ``Literal``'s values or a ``OneOf`` registry's."""
+    _, base = _optional(info.annotation)
+    if typing.get_origin(base) is Literal:
+        return tuple(str(a) for a in typing.get_args(base))
+    one_of = next((m for m in info.metadata if isinstance(m, OneOf)), None)
+    return tuple(one_of.names) if one_of is not None else None
+
+
+def add_flags(
+    parser: argparse.ArgumentParser,
+    cls: type[BaseModel],
+    names: Mapping[str, str] | None = None,
+    repeated: Iterable[str] = (),
+) -> None:
+    """One flag per field of ``cls``: ``--field-name`` (or ``names[field]``), help from the field's
+    description and default, choices from a ``Literal`` or ``OneOf``; booleans get ``--x``/``--no-x``;
+    lists take comma-separated values, or one value per flag, repeated, for the fields in ``repeated``.
+    Values stay text: the configuration converts and checks them, naming the flag (``flag_layers``)."""
+    names, repeated = names or {}, set(repeated)
+    flags = {name: names.get(name, "--" + name.replace("_", "-")) for name in cls.model_fields}
+    parser.set_defaults(config_flags=flags)
+    for name, info in cls.model_fields.items():
+        flag = flags[name]
+        _, base = _optional(info.annotation)
+        default = info.get_default(call_default_factory=True)
+        shown = ",".join(map(str, default)) if isinstance(default, list) else default
+        text = (info.description or name.replace("_", " ")).replace("%", "%%")
+        if name in repeated:
+            text += "; repeat the flag for several"
+        help_text = f"{text} (default: {shown!s})" if shown not in ("", None) else text
+        kw: dict[str, Any] = {"dest": f"field_{name}", "default": None, "help": help_text}
+        if base is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif name in repeated:
+            parser.add_argument(flag, action="append", metavar=name.rstrip("s").upper(), **kw)
+        elif typing.get_origin(base) is list:
+            parser.add_argument(flag, metavar="A,B,...", **kw)
+        else:
+            metavar = {int: "N", float: "X"}.get(base, name.upper())
+            options = choices_of(info)
+            parser.add_argument(flag, choices=options, metavar=None if options else metavar, **kw)
+
+
+def flag_layers(args: argparse.Namespace, cls: type[BaseModel], layers: Layers) -> Layers:
+    """The flags ``add_flags`` made, those given, added to ``layers`` with their flag as the origin."""
+    flags: Mapping[str, str] = getattr(args, "config_flags", {})
+    for name in cls.model_fields:
+        value = getattr(args, f"field_{name}", None)
+        if value is not None:
+            layers.add(cls, {name: value}, f"command line {flags.get(name, name)}")
+    return layers
+
+
 # --- messages -------------------------------------------------------------------------------------
 
 _EXPECTED = {
@@ -333,9 +394,7 @@ def explain(err: Mapping[str, Any], cls: type[BaseModel], origins: Mapping[Key, 
         what = "section" if model is cls and getattr(cls, "SECTIONED", False) else "key"
         shown = f"[{name}]" if what == "section" else name
         parent = dotted((*at, *loc[:-1]))
-        listing = (
-            f"sections are: {', '.join(keys)}" if what == "section" else f"keys of [{parent}] are: {', '.join(keys)}"
-        )
+        listing = f"{what}s{f' of [{parent}]' if parent else ''} are: {', '.join(keys)}"
         guess = suggest(str(loc[-1]), keys)
         hint = ""
         if guess is not None:
@@ -352,7 +411,9 @@ def explain(err: Mapping[str, Any], cls: type[BaseModel], origins: Mapping[Key, 
         return f"{label} is not allowed; {choices_text(str(a) for a in typing.get_args(base))}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal") and info is not None:
         return f"{label} is out of range; allowed: {_range(info, name)}"
-    if kind in ("too_short", "too_long"):
+    if kind in ("too_short", "string_too_short") and not value:
+        return f"{label} is not allowed: it is empty"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
         return f"{label} is not allowed: {err['msg'].lower()}"
     if isinstance(value, Mapping):  # a check of a whole table: its message names the keys; no values shown
         return f"{error or err['msg']}" + (f" ({name} from {origin})" if origin else "")

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from edge.detect import Detector, Frame, create_detector
 from edge.results import FaceResult
 from edge.smoothing import EmotionSmoother
 from edge.tracking import IouTracker
+
+if TYPE_CHECKING:
+    from edge.tensorrt.engine_manager import BuildWatch
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +100,9 @@ def crop_policy(model_policy: CropPolicy, margin: float | None, align: bool | No
     return policy
 
 
-def build_pipeline(config: DeviceConfig) -> FacePipeline:
-    """Load the detector and the classifier once; every frame reuses them."""
+def build_pipeline(config: DeviceConfig, while_building: BuildWatch | None = None) -> FacePipeline:
+    """Load the detector and the classifier once; every frame reuses them. ``while_building`` is
+    entered around a TensorRT engine build (the service tells systemd the start is progressing)."""
     import cv2
 
     d, m = config.detector, config.model
@@ -110,6 +115,7 @@ def build_pipeline(config: DeviceConfig) -> FacePipeline:
         m.precision,
         d.max_faces,
         m.rebuild_engine,
+        while_building,
     )
     classifier = load_classifier(m.path, m.backend, threads=m.threads, engine=engine)
     policy = crop_policy(classifier.info.crop, m.crop_margin, m.crop_align)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from edge import paths
 from edge.errors import UserError
@@ -23,96 +24,46 @@ def needs_torch(what: str) -> None:
         ) from exc
 
 
+# Flags are generated from TrainConfig's fields (edge.fields.add_flags); only these differ from --field-name.
+FLAG_NAMES = {"teachers": "--teacher"}  # repeated: one checkpoint or model per --teacher
+REPEATED = ("teachers",)
+
+
 def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("train", help="train the emotion CNN on FER2013 (or any image-folder data set)")
-    p.add_argument("--config", type=Path, help="JSON file of training settings (flags override it)")
-    p.add_argument(
-        "--data", help=f"fer2013.csv, an image-folder tree or a .tar.gz/.zip of one (default {DEFAULT_DATA})"
+    from edge.fields import add_flags
+    from train.config import TrainConfig
+
+    p = sub.add_parser(
+        "train",
+        help="train the emotion CNN on FER2013 (or any image-folder data set)",
+        description="Every training setting is a flag; flags override a --config file (JSON or TOML, the same "
+        "keys as a run's config.json), which overrides the defaults.",
     )
-    p.add_argument("--out", help="parent of run directories (default runs)")
-    p.add_argument("--name", help="run name: the run directory is OUT/NAME (default release)")
-    p.add_argument("--classes", help="comma-separated subset of the data set's classes")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--equalize", choices=["none", "hist", "clahe"])
-    p.add_argument("--class-weighting", choices=["none", "sqrt_inv", "inv"])
-    p.add_argument("--ema-decay", type=float, help="0 disables the weight average")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: never stop early)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--no-amp", action="store_true", help="train in full float32")
-    p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--limit-train", type=int, help="stratified subset of train images (smoke runs)")
-    p.add_argument("--limit-eval", type=int, help="at most this many val and test images")
-    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and bad CSV rows (counted)")
-    p.add_argument("--strict-size", action="store_true", help="reject images that are not 48x48")
-    p.add_argument(
-        "--init",
-        help="start from this checkpoint's weights (a best.pt: its selected weights) instead of a random "
-        "initialisation, for a warm restart or fine-tuning; same architecture and classes",
-    )
-    p.add_argument(
-        "--teacher",
-        action="append",
-        help="distil from this checkpoint (.pt) or released model (.onnx, e.g. models/emotion-edge-fp32.onnx): "
-        "its prediction averaged over each training image and its mirror becomes a soft target beside the label; "
-        "repeat it to distil from the ensemble of several (their log-probabilities averaged)",
-    )
-    p.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
-    p.add_argument("--distill-temperature", type=float, help="softening of both distributions (default 2)")
-    p.add_argument(
-        "--mixup-alpha",
-        type=float,
-        help="blend each training batch with a shuffled copy of itself, weights drawn from Beta(a, a), "
-        "and the loss likewise (0: off, the default)",
-    )
+    p.add_argument("--config", type=Path, help="JSON or TOML file of training settings (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue OUT/NAME from its last.pt, exactly")
     p.add_argument("--stop-after", type=int, help="pause after this epoch (continue later with --resume)")
+    add_flags(p, TrainConfig, FLAG_NAMES, REPEATED)
     p.set_defaults(func=cmd_train)
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """Defaults, then the --config file, then the flags: the validated TrainConfig (ConfigError names
+    the key, the value, and the file or flag it came from)."""
+    from edge.fields import Layers, flag_layers
+    from train.config import TrainConfig
+
+    layers = Layers()
+    if args.config is not None:
+        TrainConfig.layers(TrainConfig.read(args.config), f"file {args.config}", layers)
+    return flag_layers(args, TrainConfig, layers).validate(TrainConfig)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     needs_torch("train")
-    from train.config import TrainConfig
     from train.trainer import train
 
-    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    overrides = {
-        "data": args.data,
-        "out": args.out,
-        "name": args.name,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "warmup_epochs": args.warmup_epochs,
-        "lr": args.lr,
-        "equalize": args.equalize,
-        "class_weighting": args.class_weighting,
-        "ema_decay": args.ema_decay,
-        "patience": args.patience,
-        "seed": args.seed,
-        "device": args.device,
-        "threads": args.threads,
-        "limit_train": args.limit_train,
-        "limit_eval": args.limit_eval,
-        "init": args.init,
-        "teachers": args.teacher,
-        "distill_weight": args.distill_weight,
-        "distill_temperature": args.distill_temperature,
-        "mixup_alpha": args.mixup_alpha,
-    }
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(cfg, key, value)
-    if args.classes:
-        cfg.classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    cfg.amp = cfg.amp and not args.no_amp
-    cfg.augment = cfg.augment and not args.no_augment
-    cfg.skip_bad = cfg.skip_bad or args.skip_bad
-    cfg.strict_size = cfg.strict_size or args.strict_size
-    report = train(cfg.validate(), resume=args.resume, stop_after=args.stop_after)
+    cfg = train_config(args)
+    report = train(cfg, resume=args.resume, stop_after=args.stop_after)
     if report is None:
         print(f"paused; continue with: emotion-edge train --name {cfg.name} --out {cfg.out} --resume")
         return 0

@@ -1,118 +1,136 @@
-"""Training configuration: one validated dataclass, written resolved into every run directory."""
+"""Training configuration: one pydantic model in the configuration's idiom (``edge.fields``), written
+resolved into every run directory (config.json).
+
+Every field is a flag of ``emotion-edge train`` (``train.cli`` generates them from the fields: name,
+type, help from the description, choices from a ``Literal`` or a registry), so a new setting is one
+line here. Layers: the defaults, then a ``--config`` file (JSON or TOML), then the flags; an error
+names the key, the value, where it came from and what is allowed.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import sys
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from edge import paths
 from edge.contract import EQUALIZE_METHODS
+from edge.fields import ConfigError, Layers, OneOf, Rule, Section
 
-CLASS_WEIGHTING = ("none", "sqrt_inv", "inv")
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = ["ConfigError", "TrainConfig"]
+
+ClassWeighting = Literal["none", "sqrt_inv", "inv"]
+CLASS_WEIGHTING: tuple[str, ...] = typing.get_args(ClassWeighting)
+PathText = Annotated[str, StringConstraints(min_length=1)]
+Width = Annotated[int, Field(ge=1)]
 
 
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names the key and the allowed values."""
+class TrainConfig(Section):
+    """The settings of one training run (``emotion-edge train``; every key is also a flag)."""
 
+    model_config = ConfigDict(frozen=False)
 
-@dataclass
-class TrainConfig:
-    data: str = "../shared/datasets/fer2013.tar.gz"
-    out: str = "runs"
-    name: str = "release"
-    classes: list[str] = field(default_factory=list)  # empty: every class of the data set
-    epochs: int = 160
-    batch_size: int = 128
-    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum)
-    lr: float = 2e-3
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.0
-    label_smoothing: float = 0.1
-    class_weighting: str = "sqrt_inv"
-    ema_decay: float = 0.999  # 0 disables the weight average
-    patience: int = 40  # epochs without a better val top-1 before stopping (long cosine: mid-run plateaus)
-    equalize: str = "hist"
-    augment: bool = True
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
-    depths: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
-    dropout: float = 0.3
-    mixup_alpha: float = 0.0  # >0: every training batch is blended with a shuffled copy, Beta(a, a) weights
+    data: str = Field(paths.DEV_DATA, description="fer2013.csv, an image-folder tree or a .tar.gz/.zip of one")
+    out: str = Field("runs", description="parent of run directories")
+    name: str = Field("release", description="run name: the run directory is OUT/NAME")
+    classes: list[str] = Field(default_factory=list, description="subset of the data set's classes (empty: all)")
+    epochs: int = Field(160, ge=1)
+    batch_size: int = Field(128, ge=1)
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="sgd: with Nesterov momentum")
+    lr: float = Field(2e-3, ge=0, description="peak learning rate (cosine schedule after the warm-up)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_epochs: float = Field(2.0, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    class_weighting: ClassWeighting = Field("sqrt_inv", description="loss weight per class from its frequency")
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="weight average; 0 disables it")
+    patience: int = Field(40, ge=0, description="early-stopping patience in epochs (0: never stop early)")
+    equalize: Annotated[str, OneOf(EQUALIZE_METHODS)] = Field("hist", description="contrast equalisation of faces")
+    augment: bool = Field(True, description="random flips, shifts, rotations, erasing of training images")
+    widths: list[Width] = Field(default_factory=lambda: [32, 64, 128, 256], description="channels per stage")
+    depths: list[Width] = Field(default_factory=lambda: [1, 2, 2, 2], description="blocks per stage")
+    dropout: float = Field(0.3, ge=0, lt=1)
+    mixup_alpha: float = Field(
+        0.0, ge=0, description="blend each batch with a shuffled copy, weights from Beta(a, a) (0: off)"
+    )
     seed: int = 0
-    init: str = ""  # a checkpoint (.pt) whose weights start the run: a warm restart or fine-tuning
-    # Checkpoints (.pt) or models (.onnx) whose flip-averaged predictions are soft targets; with
-    # several, their ensemble (log-probabilities averaged).
-    teachers: list[str] = field(default_factory=list)
-    distill_weight: float = 0.5  # share of the loss from the teacher's soft targets (with a teacher)
-    distill_temperature: float = 2.0
-    device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bf16 autocast on CPUs with native bf16 (else float32); bf16 or fp16 on CUDA
-    threads: int = 0  # 0: every core
-    limit_train: int = 0  # >0: a stratified subset of that many train images (smoke runs)
-    limit_eval: int = 0  # >0: at most that many val/test images
-    skip_bad: bool = False
-    strict_size: bool = False
+    init: str = Field(
+        "",
+        description="start from this checkpoint's weights (a best.pt: its selected weights) instead of a random "
+        "initialisation, for a warm restart or fine-tuning; same architecture and classes",
+    )
+    teachers: list[PathText] = Field(
+        default_factory=list,
+        description="distil from this checkpoint (.pt) or released model (.onnx): its prediction averaged over "
+        "each training image and its mirror becomes a soft target beside the label; several: their ensemble",
+    )
+    distill_weight: float = Field(0.5, ge=0, le=1, description="share of the loss from the teacher's soft targets")
+    distill_temperature: float = Field(2.0, gt=0, description="softening of both distributions")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(True, description="bf16 autocast on CPUs with native bf16, bf16 or fp16 on CUDA (else float32)")
+    threads: int = Field(0, ge=0, description="CPU threads (0: every core)")
+    limit_train: int = Field(0, ge=0, description="a stratified subset of this many train images (smoke runs; 0: all)")
+    limit_eval: int = Field(0, ge=0, description="at most this many val and test images (0: all)")
+    skip_bad: bool = Field(False, description="skip unreadable images and bad CSV rows (counted)")
+    strict_size: bool = Field(False, description="reject images that are not 48x48 (else resized and counted)")
 
-    def validate(self) -> TrainConfig:
-        positive = ("epochs", "batch_size")
-        for key in positive:
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)}")
-        non_negative = ("lr", "weight_decay", "warmup_epochs", "patience", "threads", "limit_train", "limit_eval")
-        for key in non_negative:
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if not 0.0 <= self.distill_weight <= 1.0:
-            raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
-        if self.distill_temperature <= 0:
-            raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
-        if self.mixup_alpha < 0:
-            raise ConfigError(f"mixup_alpha must be >= 0 (0 disables mixup), got {self.mixup_alpha}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.class_weighting not in CLASS_WEIGHTING:
-            raise ConfigError(
-                f"class_weighting must be one of {', '.join(CLASS_WEIGHTING)}, got {self.class_weighting!r}"
-            )
-        if self.equalize not in EQUALIZE_METHODS:
-            raise ConfigError(f"equalize must be one of {', '.join(EQUALIZE_METHODS)}, got {self.equalize!r}")
-        if self.optimizer not in ("sgd", "adamw"):
-            raise ConfigError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if any(not isinstance(t, str) or not t for t in self.teachers):
-            raise ConfigError(f"teachers must be a list of checkpoint or .onnx paths, got {self.teachers!r}")
+    @model_validator(mode="after")
+    def _architecture(self) -> TrainConfig:
         if len(self.widths) != len(self.depths) or not self.widths:
-            raise ConfigError(f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
+            raise Rule("widths", f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
         return self
+
+    def validate(self) -> TrainConfig:  # type: ignore[override]
+        """The settings checked again (after attribute assignments); ConfigError names the key."""
+        return Layers().add(TrainConfig, self.to_dict(), "configuration").validate(TrainConfig)
 
     @property
     def run_dir(self) -> Path:
         return Path(self.out) / self.name
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data: dict[str, Any] = self.model_dump()
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+    def layers(cls, data: Mapping[str, Any], origin: str | None = None, layers: Layers | None = None) -> Layers:
+        """``data`` added as a layer (a run's config.json of before ensembles named one ``teacher``)."""
         data = dict(data)
-        if "teacher" in data:  # run configs written before ensembles named one teacher
+        if "teacher" in data and "teachers" not in cls.model_fields.keys() & data.keys():
             legacy = data.pop("teacher")
-            data.setdefault("teachers", [legacy] if legacy else [])
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown training config keys {unknown}; known: {sorted(known)}")
-        return cls(**data).validate()
+            data["teachers"] = [legacy] if legacy else []
+        return (layers or Layers()).add(cls, data, origin or "configuration")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], origin: str | None = None) -> TrainConfig:
+        return cls.layers(data, origin).validate(cls)
+
+    @classmethod
+    def read(cls, path: Path) -> dict[str, Any]:
+        """A settings file as a table: TOML (``.toml``) or JSON."""
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"--config {path}: cannot be read ({exc.strerror})") from exc
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            kind = "TOML" if path.suffix == ".toml" else "JSON"
+            raise ConfigError(f"{path}: not valid {kind} ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a table of settings, got {type(data).__name__}")
+        return data
 
     @classmethod
     def from_file(cls, path: Path) -> TrainConfig:
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+        return cls.from_dict(cls.read(path), f"file {path}")

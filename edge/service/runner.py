@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from edge.annotate import Recorder, Window
 from edge.capture import FrameGrabber, RetryPolicy
+from edge.classify import Classifier
 from edge.config import DeviceConfig
 from edge.loop import FrameLoop, close_sinks
 from edge.pipeline import FacePipeline, build_pipeline
@@ -70,6 +71,14 @@ def make_grabber(
     return source, grabber
 
 
+def close_classifier(classifier: Classifier) -> None:
+    """Release the model (on a Jetson: the engine, GPU buffers and CUDA context, in that order)."""
+    try:
+        classifier.close()
+    except Exception as exc:  # the process is ending anyway; say so and carry on
+        log.warning("releasing the %s classifier failed: %s: %s", classifier.backend, type(exc).__name__, exc)
+
+
 def start_checks(web: WebConfig | None) -> Credentials | None:
     """The live view's files and credentials, read before the model loads and the camera opens."""
     if web is None or not web.enabled:
@@ -92,9 +101,11 @@ def run_device(
     recorder: Recorder | None = None
     grabber: FrameGrabber | None = None
     frame_sinks: list[WebView] = []
-    # Under systemd (Type=notify) the loop reports READY, WATCHDOG and STATUS; elsewhere nothing.
+    pipeline: FacePipeline | None = None
+    # Under systemd (Type=notify) the loop reports READY, WATCHDOG and STATUS; everywhere, a camera
+    # that gives no first frame within source.first_frame_timeout_s is logged.
     notifier = Notifier.from_env()
-    heartbeat = Heartbeat(notifier) if notifier.enabled else None
+    heartbeat = Heartbeat(notifier, first_frame_timeout_s=config.source.first_frame_timeout_s)
     why = "error"
     with stop_on_signals(stopping.set):
         try:
@@ -106,7 +117,11 @@ def run_device(
             web_config = web if web is not None else config.web
             web_credentials = start_checks(web_config)
             notifier.status("loading the model (on a Jetson, the first start builds the TensorRT engine)")
-            pipeline = build_pipeline(config)
+            # An engine build takes minutes on a Jetson: systemd hears that the start progresses.
+            pipeline = build_pipeline(
+                config, while_building=lambda engine: notifier.extending(f"building the TensorRT engine {engine.name}")
+            )
+            heartbeat.backend = f"{pipeline.classifier.backend}: {pipeline.classifier.reason}"
             sinks = list(extra_sinks or [])
             sinks += build_sinks(config, pipeline)
             if web_config is not None and web_config.enabled:
@@ -147,6 +162,8 @@ def run_device(
             if window is not None:
                 window.close()
             close_sinks(sinks)
+            if pipeline is not None:
+                close_classifier(pipeline.classifier)  # after the sinks: nothing classifies any more
             notifier.close()
     log.info("stopped (%s) after %d frames: %s", summary.reason, summary.frames, format_line(summary.stats))
     if summary.reason == "source failed":
