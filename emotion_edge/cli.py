@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from edge import __version__
 from edge.errors import UserError
-from edge.mqtt.cli import add_watch
+from edge.mqtt.cli import add_mqtt, add_watch
 from edge.service.cli import add_models, add_run
 from edge.service.doctor import add_doctor
 from edge.tools.cli import add_bench
@@ -36,6 +36,7 @@ COMMANDS: Sequence[AddCommand] = (
     add_bench,
     add_models,
     add_watch,
+    add_mqtt,
     add_bench_model,
     add_demo,
     add_soak,

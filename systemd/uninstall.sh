@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Remove what systemd/install.sh installed: `sudo make uninstall-service`.
 #
-# Stops and disables the service, removes the unit, /opt/emotion-edge, the engine cache in
-# /var/lib/emotion-edge and the service user. /etc/emotion-edge (the configuration and the MQTT
+# Stops and disables the service, removes the device from Home Assistant and its retained state from
+# the broker (`emotion-edge mqtt forget`; skipped with a note when the broker cannot be reached),
+# removes the unit, /opt/emotion-edge, the engine cache in /var/lib/emotion-edge and the service user. /etc/emotion-edge (the configuration and the MQTT
 # password) is kept unless PURGE=1 (`sudo make uninstall-service PURGE=1`). Running it twice is fine.
 set -euo pipefail
 
@@ -21,6 +22,16 @@ fi
 
 if [ -d /run/systemd/system ]; then
     systemctl disable --now --quiet emotion-edge.service 2>/dev/null || true
+fi
+# Stopped first, so the device cannot announce itself again; the broker and the device id come from
+# the configuration, as the service had them.
+if [ -x "$PREFIX/venv/bin/emotion-edge" ] && [ -f "$CONF_DIR/config.toml" ]; then
+    if "$PREFIX/venv/bin/emotion-edge" mqtt forget --config "$CONF_DIR/config.toml" --timeout 10; then
+        say "removed the device from Home Assistant and its retained MQTT state"
+    else
+        say "could not remove the device from Home Assistant (broker unreachable?); later, from any machine:" \
+            "emotion-edge mqtt forget --device-id ID --host BROKER"
+    fi
 fi
 if [ -e "$UNIT" ] || [ -d "$UNIT.d" ]; then
     rm -rf "$UNIT" "$UNIT.d"

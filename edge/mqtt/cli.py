@@ -30,6 +30,12 @@ def add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--device", help="only this device id (default: every device under the base topic)")
     p.add_argument("--json", action="store_true", help="print every message as one JSON line instead of a table")
     p.add_argument("--count", type=int, help="exit after this many messages")
+    add_broker_flags(p)
+    p.set_defaults(func=cmd_watch)
+
+
+def add_broker_flags(p: argparse.ArgumentParser) -> None:
+    """Where the broker is and how to log in: a device's TOML (``--config``), flags on top."""
     p.add_argument("--config", type=Path, help="device config (TOML) whose [mqtt] table gives the broker settings")
     p.add_argument("--base", help="base topic (default emotion-edge, or the config's)")
     p.add_argument("--host", help="broker host (default localhost, or the config's)")
@@ -46,11 +52,11 @@ def add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--password-file", type=Path, help="file that holds the password")
     p.add_argument("--password-env", metavar="VARIABLE", help="environment variable that holds the password")
     p.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_watch)
 
 
-def watch_table(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
-    """The ``[mqtt]`` table for watching: the config file's, then the flags on top."""
+def watch_table(args: argparse.Namespace, keep: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path | None]:
+    """The ``[mqtt]`` table for watching: the config file's, then the flags on top. The device's own
+    identity and publishing settings are dropped unless named in ``keep``."""
     table: dict[str, Any] = {}
     base_dir: Path | None = None
     if args.config is not None:
@@ -58,7 +64,8 @@ def watch_table(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
         base_dir = args.config.resolve().parent
     # The device's own identity and publishing settings do not apply to a subscriber.
     for key in ("client_id", "device_id", "discovery", "clean_start", "session_expiry_s"):
-        table.pop(key, None)
+        if key not in keep:
+            table.pop(key, None)
     tls = dict(table.get("tls", {}))
     auth = dict(table.get("auth", {}))
     flags = {"base": args.base, "host": args.host, "port": args.port, "protocol": args.protocol}
@@ -117,3 +124,53 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
         check_level("--device", args.device)
     return run_watch(config, args.device, args.json, sys.stdout, sys.stderr, count=args.count)
+
+
+def add_mqtt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "mqtt",
+        help="MQTT housekeeping: remove a device from Home Assistant (forget)",
+        description="MQTT housekeeping for a device's topics on its broker.",
+    )
+    actions = p.add_subparsers(dest="action", required=True)
+    f = actions.add_parser(
+        "forget",
+        help="remove a device's Home Assistant discovery and its retained state from the broker",
+        description="Publishes an empty retained message on every Home Assistant discovery config of the device "
+        "(sensors emotion, faces, fps, latency; binary sensors occupancy, problem) and on its retained state "
+        "topics (availability, emotion, presence): Home Assistant removes the entities and the device, and the "
+        "broker forgets them. For a device that is gone, a device_id that was changed, or a demo run against a "
+        "real broker. Stop the device first: a running device announces itself again when it reconnects.",
+    )
+    f.add_argument(
+        "--device-id", help="the device to forget (default: --config's mqtt.device_id, else this host's name)"
+    )
+    f.add_argument("--prefix", help="Home Assistant's discovery prefix (default homeassistant, or the config's)")
+    f.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to reach the broker and get it all acknowledged"
+    )
+    add_broker_flags(f)
+    f.set_defaults(func=cmd_forget)
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from edge.mqtt.config import ConfigError, MqttConfig, check_level
+    from edge.mqtt.forget import forget
+
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout {args.timeout}: give a positive number of seconds")
+    table, base_dir = watch_table(args, keep=("device_id", "discovery"))
+    if table.get("enabled") is False and args.host is None:
+        print(f"mqtt.enabled is false in {args.config}: this device published nothing, so there is nothing to forget")
+        return 0
+    if args.prefix is not None:
+        table["discovery"] = {**table.get("discovery", {}), "prefix": args.prefix}
+    config = MqttConfig.from_dict(table, base_dir=base_dir)
+    device_id = args.device_id if args.device_id is not None else config.resolved_device_id
+    check_level("--device-id", device_id)
+    done = forget(config, device_id, timeout_s=args.timeout)
+    print(
+        f"forgot {device_id!r} on {config.host}:{config.resolved_port}: {len(done.topics)} retained topics "
+        f"cleared (Home Assistant discovery under {config.discovery.prefix}/, state under {config.base}/{device_id}/)"
+    )
+    return 0

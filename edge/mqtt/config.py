@@ -136,6 +136,7 @@ class QosConfig(Section):
 
     availability: int = Field(1, ge=0, le=2)
     emotion: int = Field(1, ge=0, le=2)
+    presence: int = Field(1, ge=0, le=2)
     faces: int = Field(0, ge=0, le=2)
     stats: int = Field(0, ge=0, le=2)
     discovery: int = Field(1, ge=0, le=2)
@@ -152,6 +153,13 @@ class RateConfig(Section):
         3.0, ge=0, le=86_400, description="emotion is 'none' once no face was seen this long (brief misses do not flap)"
     )
     stats_interval_s: float = Field(10.0, gt=0, le=86_400, description="at most one stats message per interval")
+    presence_interval_s: float = Field(
+        5.0,
+        gt=0,
+        le=86_400,
+        description="presence (Home Assistant's faces, occupancy, emotion attributes): while a face is in view, "
+        "its score and id are refreshed at most this often; changes go out at once",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> RateConfig:

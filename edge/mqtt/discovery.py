@@ -1,14 +1,23 @@
-"""Home Assistant MQTT discovery: one device with four sensors (emotion, faces, fps, latency).
+"""Home Assistant MQTT discovery: one device with four sensors (emotion, faces, fps, latency) and two
+binary sensors (occupancy, problem); and ``forget``, the empty configs that remove it again.
 
-Each sensor's config is a retained message on ``<prefix>/sensor/<node>/<object>/config``. Every
-sensor is wired to the availability topic, so Home Assistant greys it out when the device goes
-offline (cleanly or through the last will). The publisher sends these configs on every connect and
-again whenever Home Assistant announces itself on ``<prefix>/status``.
+Each entity's config is a retained message on ``<prefix>/<component>/<node>/<object>/config``.
+Every entity is wired to the availability topic, so Home Assistant greys it out when the device
+goes offline (cleanly or through the last will). The publisher sends these configs on every
+connect and again whenever Home Assistant announces itself on ``<prefix>/status``.
+
+What Home Assistant shows is never stale: emotion, faces and occupancy come from the retained
+``presence`` topic (sent on every change, refreshed while a face is in view, and re-sent on every
+connect and on Home Assistant's birth message); the diagnostics (fps, latency, problem) from
+``stats``, whose latest message is re-sent on Home Assistant's birth message.
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edge import __version__
@@ -19,50 +28,115 @@ from edge.mqtt.topics import OFFLINE, ONLINE, Topics, ha_config, ha_object_id
 
 # Latency is end-to-end when the loop reports it; None renders as "unknown" in Home Assistant.
 _LATENCY = "{{ value_json.latency_ms.end_to_end.p50 if value_json.latency_ms.end_to_end is defined else None }}"
+# The attributes a person reads beside the emotion: its score, the face's track id, how many faces
+# are in view and when (ISO 8601), not the payload's version or raw epoch seconds.
+_EMOTION_ATTRIBUTES = (
+    "{{ {'score': value_json.score, 'face_id': value_json.face_id, 'faces': value_json.faces, "
+    "'time': value_json.time} | tojson }}"
+)
+# A stats message without a health state (an older device) counts as healthy.
+_PROBLEM = "{{ 'OFF' if (value_json.state | default('ok')) == 'ok' else 'ON' }}"
+_PROBLEM_ATTRIBUTES = (
+    "{{ {'state': value_json.state | default('ok'), 'reasons': value_json.reasons | default([])} | tojson }}"
+)
+
+# Every (component, object id) this device announces, and every one an earlier release announced:
+# ``forget`` clears them all.
+ENTITIES = (
+    ("sensor", "emotion"),
+    ("sensor", "faces"),
+    ("sensor", "fps"),
+    ("sensor", "latency"),
+    ("binary_sensor", "occupancy"),
+    ("binary_sensor", "problem"),
+)
 
 
-def sensor_configs(
-    topics: Topics, model_name: str, model_version: str, classes: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Object id -> config payload."""
-    node = ha_object_id(topics.device_id)
-    uid = f"emotion_edge_{node}"
-    device = {
-        "identifiers": [uid],
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What Home Assistant's device page shows beyond the model: the hardware and, when the live
+    view is on and reachable, its address (``configuration_url``)."""
+
+    hw_version: str | None = None
+    configuration_url: str | None = None
+
+
+def hardware() -> str:
+    """The board's model (Jetson, Raspberry Pi: the device tree's), else the machine type."""
+    try:
+        model = Path("/proc/device-tree/model").read_text(errors="replace").replace("\0", "").strip()
+    except OSError:
+        model = ""
+    return model or f"{platform.machine() or 'unknown'} {platform.system() or 'computer'}"
+
+
+def device_block(topics: Topics, model_name: str, model_version: str, info: DeviceInfo | None = None) -> dict[str, Any]:
+    info = info or DeviceInfo(hw_version=hardware())
+    device: dict[str, Any] = {
+        "identifiers": [f"emotion_edge_{ha_object_id(topics.device_id)}"],
         "name": f"emotion-edge {topics.device_id}",
         "manufacturer": "emotion-edge",
         "model": model_name,
+        "model_id": model_version,
         "sw_version": f"{__version__} (model {model_version})",
     }
+    if info.hw_version:
+        device["hw_version"] = info.hw_version
+    if info.configuration_url:
+        device["configuration_url"] = info.configuration_url
+    return device
+
+
+def entity_configs(
+    topics: Topics,
+    model_name: str,
+    model_version: str,
+    classes: Sequence[str],
+    info: DeviceInfo | None = None,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(component, object id) -> config payload."""
+    uid = f"emotion_edge_{ha_object_id(topics.device_id)}"
     common: dict[str, Any] = {
         "availability_topic": topics.availability,
         "payload_available": ONLINE,
         "payload_not_available": OFFLINE,
-        "device": device,
+        "device": device_block(topics, model_name, model_version, info),
         "origin": {"name": "emotion-edge", "sw_version": __version__},
     }
     return {
-        "emotion": {
+        ("sensor", "emotion"): {
             "name": "Emotion",
             "unique_id": f"{uid}_emotion",
-            "state_topic": topics.emotion,
+            "state_topic": topics.presence,
             "value_template": "{{ value_json.emotion }}",
-            "json_attributes_topic": topics.emotion,
+            "json_attributes_topic": topics.presence,
+            "json_attributes_template": _EMOTION_ATTRIBUTES,
             "device_class": "enum",
             "options": [*dict.fromkeys([*classes, NONE_EMOTION])],
             "icon": "mdi:emoticon-outline",
             **common,
         },
-        "faces": {
+        ("sensor", "faces"): {
             "name": "Faces",
             "unique_id": f"{uid}_faces",
-            "state_topic": topics.faces,
-            "value_template": "{{ value_json.faces | length }}",
+            "state_topic": topics.presence,
+            "value_template": "{{ value_json.faces }}",
+            "unit_of_measurement": "faces",
             "state_class": "measurement",
             "icon": "mdi:account-group",
             **common,
         },
-        "fps": {
+        ("binary_sensor", "occupancy"): {
+            "name": "Occupancy",
+            "unique_id": f"{uid}_occupancy",
+            "state_topic": topics.presence,
+            "value_template": "{{ 'ON' if value_json.occupied else 'OFF' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "occupancy",
+            **common,
+        },
+        ("sensor", "fps"): {
             "name": "Frame rate",
             "unique_id": f"{uid}_fps",
             "state_topic": topics.stats,
@@ -74,7 +148,7 @@ def sensor_configs(
             "icon": "mdi:speedometer",
             **common,
         },
-        "latency": {
+        ("sensor", "latency"): {
             "name": "Latency",
             "unique_id": f"{uid}_latency",
             "state_topic": topics.stats,
@@ -86,14 +160,41 @@ def sensor_configs(
             "entity_category": "diagnostic",
             **common,
         },
+        ("binary_sensor", "problem"): {
+            "name": "Problem",
+            "unique_id": f"{uid}_problem",
+            "state_topic": topics.stats,
+            "value_template": _PROBLEM,
+            "json_attributes_topic": topics.stats,
+            "json_attributes_template": _PROBLEM_ATTRIBUTES,
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "problem",
+            "entity_category": "diagnostic",
+            **common,
+        },
     }
 
 
 def discovery_messages(
-    prefix: str, topics: Topics, model_name: str, model_version: str, classes: Sequence[str], qos: int
+    prefix: str,
+    topics: Topics,
+    model_name: str,
+    model_version: str,
+    classes: Sequence[str],
+    qos: int,
+    info: DeviceInfo | None = None,
 ) -> list[Message]:
-    configs = sensor_configs(topics, model_name, model_version, classes)
+    configs = entity_configs(topics, model_name, model_version, classes, info)
     return [
-        Message(ha_config(prefix, "sensor", topics.device_id, object_id), encode(config), qos=qos, retain=True)
-        for object_id, config in configs.items()
+        Message(ha_config(prefix, component, topics.device_id, object_id), encode(config), qos=qos, retain=True)
+        for (component, object_id), config in configs.items()
     ]
+
+
+def forget_messages(prefix: str, topics: Topics, qos: int = 1) -> list[Message]:
+    """Empty retained messages that remove the device from Home Assistant (an empty config deletes
+    its entity; the device goes with its last entity) and clear what it left retained on the
+    broker (availability, emotion, presence)."""
+    configs = [ha_config(prefix, component, topics.device_id, object_id) for component, object_id in ENTITIES]
+    return [Message(topic, b"", qos=qos, retain=True) for topic in [*configs, *topics.retained]]

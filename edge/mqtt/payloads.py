@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from edge.results import FaceResult, FrameResult
@@ -79,6 +80,27 @@ def emotion_payload(ts: float, emotion: str, face: FaceResult | None) -> dict[st
     return {
         "v": SCHEMA_VERSION,
         "ts": round(float(ts), 3),
+        "emotion": emotion,
+        "score": _prob(face.score) if face is not None else None,
+        "face_id": int(face.face_id) if face is not None else None,
+    }
+
+
+def iso_time(ts: float) -> str:
+    """``ts`` as ISO 8601 in UTC to the millisecond, as people (and Home Assistant) read it."""
+    moment = datetime.fromtimestamp(round(float(ts), 3), tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def presence_payload(ts: float, faces: int, occupied: bool, emotion: str, face: FaceResult | None) -> dict[str, Any]:
+    """What is in view now: the face count, whether the room counts as occupied, and the main
+    face's emotion with its score and track id (``face`` None: no main face in this frame)."""
+    return {
+        "v": SCHEMA_VERSION,
+        "ts": round(float(ts), 3),
+        "time": iso_time(ts),
+        "faces": int(faces),
+        "occupied": bool(occupied),
         "emotion": emotion,
         "score": _prob(face.score) if face is not None else None,
         "face_id": int(face.face_id) if face is not None else None,

@@ -83,3 +83,33 @@ class Interval:
             self._last_at = now
             return True
         return False
+
+
+class PresenceThrottle:
+    """The retained ``presence`` topic: what Home Assistant shows (face count, occupancy, the main
+    face's emotion with its score and id).
+
+    A change of the face count, the occupancy or the emotion is published at once, but never sooner
+    than ``min_interval_s`` after the previous message (a change that has to wait goes out as soon as
+    that allows). Otherwise, while a face is in view and its score or id moved, at most every
+    ``interval_s``, so the attributes people read are never older than that.
+    """
+
+    def __init__(self, interval_s: float, min_interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.min_interval_s = min_interval_s
+        self._key: tuple[object, ...] | None = None
+        self._detail: tuple[object, ...] | None = None
+        self._last_at = -math.inf
+
+    def due(self, now: float, key: tuple[object, ...], detail: tuple[object, ...]) -> bool:
+        """``key``: what counts as a change (faces, occupied, emotion); ``detail``: what is
+        refreshed at the slower rate (score, face id). True means publish (then call ``sent``)."""
+        since = now - self._last_at
+        if key != self._key:
+            return since >= self.min_interval_s
+        return detail != self._detail and since >= self.interval_s
+
+    def sent(self, now: float, key: tuple[object, ...], detail: tuple[object, ...]) -> None:
+        self._key, self._detail = key, detail
+        self._last_at = now

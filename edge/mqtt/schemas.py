@@ -6,7 +6,7 @@ import json
 from importlib import resources
 from typing import Any
 
-SCHEMAS = ("availability", "faces", "emotion", "stats", "discovery")
+SCHEMAS = ("availability", "faces", "emotion", "stats", "presence", "discovery")
 
 
 def load_schema(kind: str) -> dict[str, Any]:

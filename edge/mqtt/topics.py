@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from edge.mqtt.config import check_base, check_level
 
-KINDS = ("availability", "faces", "emotion", "stats")
+KINDS = ("availability", "faces", "emotion", "stats", "presence")
 ONLINE = "online"
 OFFLINE = "offline"
 
@@ -40,6 +40,15 @@ class Topics:
     @property
     def stats(self) -> str:
         return f"{self.root}/stats"
+
+    @property
+    def presence(self) -> str:
+        return f"{self.root}/presence"
+
+    @property
+    def retained(self) -> tuple[str, ...]:
+        """Every topic the device leaves a retained message on."""
+        return (self.availability, self.emotion, self.presence)
 
 
 def subscription(base: str, device_id: str | None = None) -> str:

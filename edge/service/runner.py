@@ -4,6 +4,7 @@ signal, the end of the source or a frame limit, and always release the camera an
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import TYPE_CHECKING
 
@@ -27,18 +28,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_sinks(config: DeviceConfig, pipeline: FacePipeline) -> list[ResultSink]:
+def live_view_url(web: WebConfig | None) -> str | None:
+    """The live view's address for Home Assistant's device page (``configuration_url``): None when
+    the view is off or its port is chosen only at start; a wildcard address becomes the host name."""
+    if web is None or not web.enabled or not web.port:
+        return None
+    host = web.host.strip().strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"{'https' if web.tls else 'http'}://{host}:{web.port}/"
+
+
+def build_sinks(config: DeviceConfig, pipeline: FacePipeline, web: WebConfig | None = None) -> list[ResultSink]:
     """The sinks the configuration asks for: the MQTT publisher (``[mqtt] enabled``, the default)
-    and a JSON-lines file (``output.results``)."""
+    and a JSON-lines file (``output.results``). ``web`` (default ``[web]``) is the live view, whose
+    address Home Assistant's device page links to."""
     sinks: list[ResultSink] = []
     if config.output.results:
         sinks.append(JsonLinesSink(config.output.results))
     mqtt = config.mqtt  # validated with the rest of the configuration
     if mqtt.enabled:
         from edge.mqtt.client.publisher import MqttPublisher
+        from edge.mqtt.discovery import DeviceInfo
+        from edge.service.doctor import detect_board
 
         info = pipeline.classifier.info
-        publisher = MqttPublisher(mqtt, info.name, info.version, pipeline.classifier.backend, info.classes)
+        device = DeviceInfo(detect_board().model, live_view_url(web if web is not None else config.web))
+        publisher = MqttPublisher(
+            mqtt, info.name, info.version, pipeline.classifier.backend, info.classes, device=device
+        )
         publisher.start()  # connects in the background: a broker that is down does not stop the loop
         sinks.append(publisher)
     return sinks
@@ -123,7 +143,7 @@ def run_device(
             )
             heartbeat.backend = f"{pipeline.classifier.backend}: {pipeline.classifier.reason}"
             sinks = list(extra_sinks or [])
-            sinks += build_sinks(config, pipeline)
+            sinks += build_sinks(config, pipeline, web_config)
             if web_config is not None and web_config.enabled:
                 from edge.web.view import WebView
 

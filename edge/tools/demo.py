@@ -170,6 +170,8 @@ def run_demo(args: argparse.Namespace) -> int:
             subscriber.wait_offline(5.0)  # the device's last word, "offline", is worth seeing
         finally:
             subscriber.stop()
+            # The demo device is not a device to keep: take it out of Home Assistant again.
+            forget_demo(config.mqtt, announce=broker is None)
     finally:
         if broker is not None:
             broker.stop()
@@ -177,6 +179,23 @@ def run_demo(args: argparse.Namespace) -> int:
         outputs.gif, outputs.still = write_previews(outputs.video, args.out)
     print_summary(subscriber, outputs, host, port, broker is not None)
     return code
+
+
+def forget_demo(mqtt: Any, announce: bool) -> None:
+    """Remove the demo device's Home Assistant discovery and retained state from the broker, so a
+    demo run against a real broker leaves no unavailable "emotion-edge demo" device behind."""
+    from edge.mqtt.forget import ForgetError, forget
+
+    try:
+        done = forget(mqtt, DEMO_DEVICE, timeout_s=5.0)
+    except ForgetError as exc:
+        print(
+            f"could not remove the demo device from the broker ({exc}); "
+            f"run: emotion-edge mqtt forget --device-id {DEMO_DEVICE} --host {mqtt.host} --port {mqtt.port}"
+        )
+        return
+    if announce:
+        print(f"\nHome Assistant: the demo device is removed again ({len(done.topics)} retained topics cleared)")
 
 
 def write_previews(video: Path, out_dir: Path, width: int = 320, step: int = 3) -> tuple[Path | None, Path | None]:

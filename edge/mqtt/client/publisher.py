@@ -9,6 +9,7 @@ counted and logged. Call them from one thread (the frame loop's); ``close`` may 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,10 +18,10 @@ from typing import Any
 from edge.mqtt.client.connection import Failure
 from edge.mqtt.client.link import Link
 from edge.mqtt.config import MqttConfig
-from edge.mqtt.discovery import discovery_messages
+from edge.mqtt.discovery import DeviceInfo, discovery_messages
 from edge.mqtt.outbox import Message, Outbox
-from edge.mqtt.payloads import emotion_payload, encode, faces_payload, stats_payload
-from edge.mqtt.policy import FacesThrottle, Interval, MainEmotion
+from edge.mqtt.payloads import emotion_payload, encode, faces_payload, presence_payload, stats_payload
+from edge.mqtt.policy import NONE_EMOTION, FacesThrottle, Interval, MainEmotion, PresenceThrottle
 from edge.mqtt.topics import OFFLINE, ONLINE, Topics, ha_status
 from edge.results import FrameResult
 
@@ -39,7 +40,10 @@ class MqttPublisher:
         classes: Sequence[str],
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        device: DeviceInfo | None = None,
     ) -> None:
+        """``device``: the hardware and live-view address Home Assistant's device page shows
+        (default: this machine's board, no address)."""
         self.config = config
         self.model_name = model_name
         self.model_version = model_version
@@ -53,8 +57,11 @@ class MqttPublisher:
         self._faces = FacesThrottle(rate.faces_interval_ms / 1000.0, rate.faces_min_interval_ms / 1000.0)
         self._emotion = MainEmotion(rate.emotion_none_after_s, start=self._started)
         self._stats = Interval(rate.stats_interval_s)
+        self._presence = PresenceThrottle(rate.presence_interval_s, rate.faces_min_interval_ms / 1000.0)
+        self._last_stats: Message | None = None
         self._outbox = Outbox(config.queue_size)
         self._latest_faces = 0
+        self._last_frame_at = self._started
         self._unencodable = 0
         self._error_logged_at = -ERROR_LOG_S
         self._closed = False
@@ -66,10 +73,16 @@ class MqttPublisher:
         subscriptions: list[tuple[str, int]] = []
         if config.discovery.enabled:
             for message in discovery_messages(
-                config.discovery.prefix, self.topics, model_name, model_version, self.classes, qos.discovery
+                config.discovery.prefix, self.topics, model_name, model_version, self.classes, qos.discovery, device
             ):
                 self._outbox.put(message)
             subscriptions.append((ha_status(config.discovery.prefix), 1))
+        # Presence is state, so it is there from the start: an empty room reads 0 faces at once, even
+        # where the broker still holds the count of an earlier run.
+        self._put(
+            self.topics.presence, presence_payload(wall_clock(), 0, False, NONE_EMOTION, None), qos.presence, True
+        )
+        self._presence.sent(-math.inf, (0, False, NONE_EMOTION), ())
         self._link = Link(
             config,
             config.resolved_client_id,
@@ -102,6 +115,7 @@ class MqttPublisher:
         now = self._clock()
         try:
             self._latest_faces = len(result.faces)
+            self._last_frame_at = now
             faces = {f.face_id: f.emotion for f in result.faces}
             if self._faces.due(now, faces):
                 self._put(self.topics.faces, faces_payload(result), self.config.qos.faces, retain=False)
@@ -112,8 +126,30 @@ class MqttPublisher:
                 payload = emotion_payload(result.timestamp, emotion, main)
                 self._put(self.topics.emotion, payload, self.config.qos.emotion, retain=True)
                 self._emotion.sent(emotion)
+            self._update_presence(now, result)
         except (ValueError, TypeError, AttributeError) as exc:
             self._count_error(f"frame {getattr(result, 'frame_index', '?')}", exc)
+
+    def handle_idle(self) -> None:
+        """No frame was processed just now (the camera is away, frames fail). After
+        ``emotion_none_after_s`` without a processed frame the emotion goes to ``none`` and the
+        stats' ``faces`` to 0: nothing stale is left standing, the previous run's emotion included."""
+        if self._closed:
+            return
+        now = self._clock()
+        if now - self._last_frame_at < self.config.rate.emotion_none_after_s:
+            return
+        self._latest_faces = 0
+        emotion = self._emotion.update(now, None)
+        if emotion is not None:
+            try:
+                self._put(
+                    self.topics.emotion, emotion_payload(self._wall(), emotion, None), self.config.qos.emotion, True
+                )
+            except (ValueError, TypeError) as exc:
+                self._count_error("emotion", exc)
+                return
+            self._emotion.sent(emotion)
 
     def handle_stats(self, stats: dict[str, Any]) -> None:
         if self._closed:
@@ -132,7 +168,9 @@ class MqttPublisher:
                 model_version=self.model_version,
                 mqtt=self.figures(),
             )
-            self._put(self.topics.stats, payload, self.config.qos.stats, retain=False)
+            message = Message(self.topics.stats, encode(payload), self.config.qos.stats, retain=False)
+            self._last_stats = message  # Home Assistant's birth message gets the latest figures again
+            self._outbox.put(message)
         except (ValueError, TypeError) as exc:
             self._count_error("stats", exc)
 
@@ -189,6 +227,20 @@ class MqttPublisher:
     def _put(self, topic: str, payload: Mapping[str, Any], qos: int, retain: bool) -> None:
         self._outbox.put(Message(topic, encode(payload), qos, retain))
 
+    def _update_presence(self, now: float, result: FrameResult) -> None:
+        """The retained presence state: on a change of the face count, the occupancy or the
+        emotion, and while a face is in view at most every ``presence_interval_s``. Occupancy
+        follows the emotion topic's hold: it ends when the emotion becomes ``none``."""
+        emotion = self._emotion.current or NONE_EMOTION
+        occupied = bool(result.faces) or emotion != NONE_EMOTION
+        main = result.main_face if result.faces else None
+        key = (len(result.faces), occupied, emotion)
+        detail = (round(float(main.score), 2), int(main.face_id)) if main is not None else None
+        if self._presence.due(now, key, detail or ()):
+            payload = presence_payload(result.timestamp, len(result.faces), occupied, emotion, main)
+            self._put(self.topics.presence, payload, self.config.qos.presence, retain=True)
+            self._presence.sent(now, key, detail or ())
+
     def _count_error(self, what: str, exc: Exception) -> None:
         self._unencodable += 1
         now = self._clock()
@@ -208,5 +260,8 @@ class MqttPublisher:
 
     def _on_message(self, topic: str, payload: bytes, retain: bool) -> None:
         if topic == ha_status(self.config.discovery.prefix) and payload.strip() == ONLINE.encode():
-            log.info("MQTT: Home Assistant announced itself; sending discovery and state again")
+            log.info("MQTT: Home Assistant announced itself; sending discovery, state and the latest stats again")
             self._outbox.resend_state()
+            stats = self._last_stats
+            if stats is not None:
+                self._outbox.put(stats)

@@ -8,8 +8,8 @@ import math
 import jsonschema
 import pytest
 
-from edge.mqtt.discovery import discovery_messages
-from edge.mqtt.payloads import emotion_payload, encode, faces_payload, stats_payload
+from edge.mqtt.discovery import DeviceInfo, discovery_messages, forget_messages
+from edge.mqtt.payloads import emotion_payload, encode, faces_payload, presence_payload, stats_payload
 from edge.mqtt.schemas import SCHEMAS, load_schema
 from edge.mqtt.topics import Topics
 from edge.results import FaceResult, FrameResult
@@ -133,18 +133,108 @@ def test_encoding_refuses_nan_rather_than_sending_invalid_json() -> None:
         encode(faces_payload(FrameResult(1, 0.0, 10, 10, (bad,))))
 
 
-def test_discovery_configs_describe_four_sensors_wired_to_availability() -> None:
+def test_discovery_configs_describe_six_entities_wired_to_availability() -> None:
     topics = Topics("emotion-edge", "kitchen.cam")
-    messages = discovery_messages("homeassistant", topics, "emotion-edge-cnn", "1.0.0", CLASSES, qos=1)
+    info = DeviceInfo(hw_version="NVIDIA Jetson Orin Nano", configuration_url="https://kitchen.lan:8080/")
+    messages = discovery_messages("homeassistant", topics, "emotion-edge-cnn", "1.0.0", CLASSES, qos=1, info=info)
     by_topic = {m.topic: json.loads(m.payload) for m in messages}
     assert set(by_topic) == {
-        f"homeassistant/sensor/kitchen_cam/{name}/config" for name in ("emotion", "faces", "fps", "latency")
+        *(f"homeassistant/sensor/kitchen_cam/{name}/config" for name in ("emotion", "faces", "fps", "latency")),
+        *(f"homeassistant/binary_sensor/kitchen_cam/{name}/config" for name in ("occupancy", "problem")),
     }
     for m in messages:
         assert m.retain and m.qos == 1
     for config in by_topic.values():
         validate("discovery", config)
         assert config["availability_topic"] == "emotion-edge/kitchen.cam/availability"
+        device = config["device"]
+        assert device["hw_version"] == "NVIDIA Jetson Orin Nano" and device["model"] == "emotion-edge-cnn"
+        assert device["configuration_url"] == "https://kitchen.lan:8080/" and device["model_id"] == "1.0.0"
     emotion = by_topic["homeassistant/sensor/kitchen_cam/emotion/config"]
-    assert emotion["state_topic"] == topics.emotion and emotion["options"] == [*CLASSES, "none"]
+    # Emotion, faces and occupancy follow the retained presence topic, never a stream or a stale value.
+    assert emotion["state_topic"] == topics.presence and emotion["options"] == [*CLASSES, "none"]
+    assert emotion["json_attributes_topic"] == topics.presence
+    for name in ("score", "face_id", "faces", "time"):
+        assert f"'{name}'" in emotion["json_attributes_template"]
+    assert "value_json.v" not in emotion["json_attributes_template"]
+    faces = by_topic["homeassistant/sensor/kitchen_cam/faces/config"]
+    assert faces["state_topic"] == topics.presence and faces["unit_of_measurement"] == "faces"
+    occupancy = by_topic["homeassistant/binary_sensor/kitchen_cam/occupancy/config"]
+    assert occupancy["state_topic"] == topics.presence and occupancy["device_class"] == "occupancy"
+    problem = by_topic["homeassistant/binary_sensor/kitchen_cam/problem/config"]
+    assert problem["state_topic"] == topics.stats and problem["device_class"] == "problem"
+    assert problem["entity_category"] == "diagnostic"
     assert by_topic["homeassistant/sensor/kitchen_cam/fps/config"]["state_topic"] == topics.stats
+
+
+def test_without_a_live_view_the_device_page_has_no_link_but_names_the_hardware() -> None:
+    messages = discovery_messages("homeassistant", Topics("emotion-edge", "k"), "m", "1", CLASSES, qos=1)
+    device = json.loads(messages[0].payload)["device"]
+    assert "configuration_url" not in device and device["hw_version"]
+
+
+@pytest.mark.parametrize(
+    ("component", "template", "payload", "expected"),
+    [
+        ("binary_sensor/k/problem", "value_template", {"state": "ok", "reasons": []}, "OFF"),
+        ("binary_sensor/k/problem", "value_template", {"state": "degraded", "reasons": ["source lost"]}, "ON"),
+        ("binary_sensor/k/problem", "value_template", {"state": "failed", "reasons": ["x"]}, "ON"),
+        ("binary_sensor/k/problem", "value_template", {"fps": 3.0}, "OFF"),  # a device without health
+        ("binary_sensor/k/occupancy", "value_template", {"occupied": True}, "ON"),
+        ("binary_sensor/k/occupancy", "value_template", {"occupied": False}, "OFF"),
+        ("sensor/k/faces", "value_template", {"faces": 2}, "2"),
+        ("sensor/k/emotion", "value_template", {"emotion": "happy"}, "happy"),
+        (
+            "sensor/k/emotion",
+            "json_attributes_template",
+            {"v": 1, "ts": 1.5, "time": "1970-01-01T00:00:01.500Z", "faces": 1, "score": 0.9, "face_id": 4},
+            {"score": 0.9, "face_id": 4, "faces": 1, "time": "1970-01-01T00:00:01.500Z"},
+        ),
+        (
+            "binary_sensor/k/problem",
+            "json_attributes_template",
+            {"state": "degraded", "reasons": ["source lost"]},
+            {"state": "degraded", "reasons": ["source lost"]},
+        ),
+    ],
+)
+def test_the_templates_render_what_home_assistant_shows(
+    component: str, template: str, payload: dict, expected: object
+) -> None:
+    """Jinja, as Home Assistant renders it (the real check against Home Assistant is `make ha-check`)."""
+    jinja2 = pytest.importorskip("jinja2")
+    messages = discovery_messages("homeassistant", Topics("emotion-edge", "k"), "m", "1", CLASSES, qos=1)
+    config = next(json.loads(m.payload) for m in messages if m.topic == f"homeassistant/{component}/config")
+    env = jinja2.Environment()
+    env.filters["tojson"] = json.dumps
+    rendered = env.from_string(config[template]).render(value_json=payload).strip()
+    assert (json.loads(rendered) if isinstance(expected, dict) else rendered) == expected
+
+
+def test_presence_says_what_is_in_view_with_an_iso_time() -> None:
+    p = presence_payload(1718000000.1234, 2, True, "happy", face(3, "happy", 0.87654))
+    validate("presence", json.loads(encode(p)))
+    assert p == {
+        "v": 1,
+        "ts": 1718000000.123,
+        "time": "2024-06-10T06:13:20.123Z",
+        "faces": 2,
+        "occupied": True,
+        "emotion": "happy",
+        "score": 0.8765,
+        "face_id": 3,
+    }
+    empty = presence_payload(1718000000.0, 0, False, "none", None)
+    validate("presence", empty)
+    assert (empty["score"], empty["face_id"], empty["time"]) == (None, None, "2024-06-10T06:13:20.000Z")
+    with pytest.raises(jsonschema.ValidationError):
+        validate("presence", {**empty, "occupied": True})  # none means nobody there
+
+
+def test_forget_clears_every_entity_and_the_retained_state() -> None:
+    topics = Topics("emotion-edge", "kitchen.cam")
+    cleared = {m.topic for m in forget_messages("homeassistant", topics)}
+    announced = {m.topic for m in discovery_messages("homeassistant", topics, "m", "1", CLASSES, qos=1)}
+    assert announced <= cleared
+    assert {topics.availability, topics.emotion, topics.presence} <= cleared
+    assert all(m.payload == b"" and m.retain for m in forget_messages("homeassistant", topics))

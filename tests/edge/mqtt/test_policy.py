@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.mqtt.policy import FacesThrottle, Interval, MainEmotion
+from edge.mqtt.policy import FacesThrottle, Interval, MainEmotion, PresenceThrottle
 
 
 def publish(t: FacesThrottle, now: float, faces: dict[int, str]) -> bool:
@@ -91,3 +91,24 @@ def test_stats_go_at_most_once_per_interval_with_a_little_slack_for_jitter() -> 
     assert i.due(9.5)  # a reporter on the same 10 s period, a bit early
     assert not i.due(12.0)
     assert i.due(19.6)
+
+
+def test_presence_goes_out_on_a_change_and_refreshes_its_score_at_a_bounded_rate() -> None:
+    t = PresenceThrottle(interval_s=5.0, min_interval_s=0.1)
+
+    def send(now: float, key: tuple[object, ...], detail: tuple[object, ...]) -> bool:
+        if t.due(now, key, detail):
+            t.sent(now, key, detail)
+            return True
+        return False
+
+    one = (1, True, "happy")
+    assert send(0.0, one, (0.8, 1))  # a face appeared
+    assert not send(0.05, (2, True, "happy"), (0.8, 1))  # a change, but too soon after the last
+    assert send(0.10, (2, True, "happy"), (0.8, 1))  # ... so it goes out as soon as allowed
+    assert not send(1.0, (2, True, "happy"), (0.9, 1))  # the score moved: not before the interval
+    assert not send(5.09, (2, True, "happy"), (0.9, 1))
+    assert send(5.10, (2, True, "happy"), (0.9, 1))  # refreshed within the interval
+    assert not send(20.0, (2, True, "happy"), (0.9, 1))  # nothing moved: nothing to send
+    assert send(20.0, (0, True, "happy"), ())  # the faces left
+    assert send(23.0, (0, False, "none"), ())  # nobody for the hold time: not occupied

@@ -16,7 +16,9 @@ from tests.edge.mqtt.clients import Subscriber, face, frame, validate, wait_unti
 from tests.edge.mqtt.conftest import DEVICE
 
 T = Topics("emotion-edge", DEVICE)
-DISCOVERY = [f"homeassistant/sensor/{DEVICE}/{name}/config" for name in ("emotion", "faces", "fps", "latency")]
+DISCOVERY = [f"homeassistant/sensor/{DEVICE}/{name}/config" for name in ("emotion", "faces", "fps", "latency")] + [
+    f"homeassistant/binary_sensor/{DEVICE}/{name}/config" for name in ("occupancy", "problem")
+]
 LOOP_STATS = {
     "fps": 15.2,
     "frames": 300,
@@ -46,11 +48,11 @@ def test_every_topic_carries_payloads_valid_against_its_schema(make_publisher, s
     subscriber.wait_for(lambda r: r.topic == T.emotion and r.json()["emotion"] == "none", what="emotion none")
     subscriber.wait_topic(T.stats)
     seen = {r.topic for r in subscriber.received}
-    assert {T.availability, T.faces, T.emotion, T.stats, *DISCOVERY} <= seen
+    assert {T.availability, T.faces, T.emotion, T.stats, T.presence, *DISCOVERY} <= seen
     for r in subscriber.received:
         if r.topic == T.availability:
             validate("availability", r.text)
-        elif r.topic in (T.faces, T.emotion, T.stats):
+        elif r.topic in (T.faces, T.emotion, T.stats, T.presence):
             validate(r.topic.rsplit("/", 1)[1], r.json())
         elif r.topic in DISCOVERY:
             validate("discovery", r.json())
@@ -68,7 +70,7 @@ def test_state_topics_are_retained_and_streams_are_not(make_publisher, broker: B
             late.wait_topic(topic)
         time.sleep(0.3)  # anything else retained would have arrived with these
         retained = {r.topic: r for r in late.received}
-        assert set(retained) == {T.availability, T.emotion, *DISCOVERY}
+        assert set(retained) == {T.availability, T.emotion, T.presence, *DISCOVERY}
         assert all(r.retain for r in retained.values())
         assert retained[T.availability].text == "online"
         assert retained[T.emotion].json()["emotion"] == "surprise"

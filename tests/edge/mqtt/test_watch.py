@@ -118,13 +118,14 @@ def test_json_mode_prints_every_message_as_one_json_line(make_publisher, broker:
     p = make_publisher()
     p.handle_frame(frame(1, face(1, "surprise", 0.7)))
     wait_until(lambda: p.figures()["state_pending"] == 0 and p.figures()["queued"] == 0, what="published")
-    w = watch("--host", broker.host, "--port", str(broker.port), "--json", "--count", "2")
+    w = watch("--host", broker.host, "--port", str(broker.port), "--json", "--count", "3")
     status, err, lines = w.finish()
     assert status == 0, err
     got = [json.loads(line) for line in lines]
     assert {(m["device"], m["kind"], m["retained"]) for m in got} == {
         (DEVICE, "availability", True),
         (DEVICE, "emotion", True),
+        (DEVICE, "presence", True),
     }
     by_kind = {m["kind"]: m for m in got}
     assert by_kind["availability"]["payload"] == "online"
@@ -222,11 +223,11 @@ def test_on_a_terminal_the_table_is_redrawn_in_place(make_publisher, broker: Bro
     p = make_publisher()
     p.handle_frame(frame(1, face(6, "neutral", 0.66)))
     p.handle_stats(STATS)
-    wait_until(lambda: p.figures()["sent"] >= 8, what="published")  # 6 state + faces + stats
+    wait_until(lambda: p.figures()["sent"] >= 11, what="published")  # 9 state + faces + stats
     config = MqttConfig.from_dict({"host": broker.host, "port": broker.port})
     out, err = io.StringIO(), io.StringIO()
-    # The device's two retained topics (availability, emotion) arrive, then the count ends it.
-    assert run_watch(config, DEVICE, False, out, err, count=2, interactive=True) == 0
+    # The device's three retained topics (availability, emotion, presence) arrive, then the count ends it.
+    assert run_watch(config, DEVICE, False, out, err, count=3, interactive=True) == 0
     screen = out.getvalue().split("\x1b[H\x1b[2J")[-1].splitlines()
     assert screen[0].split() == list(COLUMNS)
     assert screen[1].split() == [DEVICE, "online", "-", "-", "neutral", "0.66"]
