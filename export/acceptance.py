@@ -87,10 +87,9 @@ def _service_active() -> bool:
 
 
 def step_doctor(ctx: Context) -> Step:
-    from edge.config import load_config
-    from edge.service.doctor import FAIL, failed, run_checks
+    from edge.service.doctor import FAIL, doctor_config, failed, run_checks
 
-    config = load_config(ctx.config)
+    config = doctor_config(ctx.config)
     camera = not _service_active()  # the running service holds the camera
     checks = run_checks(config, camera=camera)
     bad = failed(checks)

@@ -596,11 +596,37 @@ def add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=cmd_doctor)
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
+SERVICE_CREDENTIALS = "/run/credentials/emotion-edge.service/"
+ROOT_PASSWORD_FILE = Path("/etc/emotion-edge/mqtt-password")
+
+
+def doctor_config(path: Path | None, source: str | None = None) -> DeviceConfig:
+    """The configuration as the service loads it. Its MQTT password file is usually the copy systemd
+    hands the service alone (LoadCredential=, under /run/credentials/), which exists only inside the
+    service: from a shell the broker check reads the original, /etc/emotion-edge/mqtt-password
+    (root only: run doctor with sudo)."""
     from edge.config import load_config
+    from edge.fields import ConfigError
+
+    overrides: dict[str, dict[str, Any]] = {"source": {"uri": source}}
+    try:
+        return load_config(path, overrides=overrides)
+    except ConfigError as exc:
+        if SERVICE_CREDENTIALS not in str(exc):
+            raise
+        if not os.access(ROOT_PASSWORD_FILE, os.R_OK):
+            raise ConfigError(
+                f"{exc}; outside the service that copy does not exist: run doctor with sudo, so it can read "
+                f"{ROOT_PASSWORD_FILE} instead"
+            ) from exc
+        overrides["mqtt"] = {"auth": {"password_file": str(ROOT_PASSWORD_FILE)}}
+        return load_config(path, overrides=overrides)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
     from edge.service.cli import config_path
 
-    config = load_config(config_path(args), overrides={"source": {"uri": args.source}})
+    config = doctor_config(config_path(args), args.source)
     checks = run_checks(config, camera=not args.no_camera, camera_timeout_s=args.camera_timeout)
     bad = failed(checks)
     if args.json:

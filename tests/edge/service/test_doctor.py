@@ -144,3 +144,23 @@ def test_gpu_nodes_on_a_made_up_jetson(tmp_path: Path) -> None:
     assert check.status == OK and "3 nodes" in check.detail
     assert check_gpu_nodes(jetson, tmp_path / "empty", tmp_path).status == FAIL
     assert check_gpu_nodes(Board("pi", "Pi 5", ""), tmp_path / "empty", tmp_path).status == ABSENT
+
+
+def test_the_services_credential_path_is_read_from_its_original_outside_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge.fields import ConfigError
+    from edge.service import doctor
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[mqtt.auth]\nusername = "kitchen"\npassword_file = "/run/credentials/emotion-edge.service/mqtt-password"\n'
+    )
+    original = tmp_path / "mqtt-password"
+    monkeypatch.setattr(doctor, "ROOT_PASSWORD_FILE", original)
+    with pytest.raises(ConfigError, match=r"run doctor with sudo"):
+        doctor.doctor_config(config)
+    original.write_text("secret\n")
+    loaded = doctor.doctor_config(config, "/dev/video3")
+    assert loaded.mqtt.auth.password_file == original and loaded.mqtt.auth.username == "kitchen"
+    assert loaded.mqtt.auth.password() == "secret" and loaded.source.uri == "/dev/video3"
