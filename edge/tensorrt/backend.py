@@ -104,9 +104,14 @@ class TensorRTClassifier:
         self._host_out: npt.NDArray[np.float32] | None = None
         self._dev_in: Any = None
         self._dev_out: Any = None
+        self._logger = _Logger()  # referenced by the runtime for its whole life
         cuda.init()
         context = cuda.Device(device_index).retain_primary_context()
-        context.push()
+        try:
+            context.push()
+        except BaseException:
+            context.detach()  # retained but never made current: release it all the same
+            raise
         self._context = context
         try:
             self._load(engine_path, info, max_batch)
@@ -116,7 +121,7 @@ class TensorRTClassifier:
         cuda.Context.pop()
 
     def _load(self, engine_path: Path, info: ModelInfo, max_batch: int) -> None:
-        self._runtime = trt.Runtime(_Logger())
+        self._runtime = trt.Runtime(self._logger)
         engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if engine is None:
             raise EngineLoadError(

@@ -247,6 +247,8 @@ def make_pycuda(record: Record) -> tuple[types.ModuleType, types.ModuleType]:
 
     class Context:
         def push(self) -> None:
+            if record.fail == "push":
+                raise error("cuCtxPushCurrent failed: invalid device context")
             record.context_depth += 1
             record.events.append("push context")
 

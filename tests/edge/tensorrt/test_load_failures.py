@@ -35,7 +35,7 @@ def assert_all_released(record: Record) -> None:
 
 def prepare(kind: str, record: Record, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EngineOptions:
     """Arrange one kind of failure; return the engine options that meet it."""
-    if kind in ("cuInit", "retain", "stream", "mem_alloc", "set_tensor_address"):
+    if kind in FAILING_CALLS:
         record.fail = kind
     elif kind in ("garbled engine", "engine of another model"):
         with standin(monkeypatch) as first:  # a good engine first, then spoil it
@@ -59,10 +59,12 @@ def prepare(kind: str, record: Record, tmp_path: Path, monkeypatch: pytest.Monke
     return options(tmp_path)
 
 
+FAILING_CALLS = ("cuInit", "retain", "push", "stream", "mem_alloc", "set_tensor_address")
 KINDS = {
     # kind: what the reason says
     "cuInit": r"CUDA does not initialise \(LogicError: cuInit failed",
     "retain": r"CUDA error \(LogicError: cuDevicePrimaryCtxRetain failed",
+    "push": r"CUDA error \(LogicError: cuCtxPushCurrent failed",
     "stream": r"CUDA error \(MemoryError: cuStreamCreate failed",
     "mem_alloc": r"CUDA error \(MemoryError: cuMemAlloc failed",
     "set_tensor_address": r"TensorRT refused the device buffer for 'input'",
@@ -81,7 +83,7 @@ def test_auto_falls_back_after_freeing_and_warns_with_the_reason_and_the_fix(
     with standin(monkeypatch) as record:
         engine = prepare(kind, record, tmp_path, monkeypatch)
         with standin(monkeypatch) as record:
-            record.fail = kind if kind in ("cuInit", "retain", "stream", "mem_alloc", "set_tensor_address") else ""
+            record.fail = kind if kind in FAILING_CALLS else ""
             with caplog.at_level(logging.INFO, logger="edge.classify"):
                 classifier = load_classifier(INT8, "auto", engine=engine)
     assert isinstance(classifier, OnnxRuntimeClassifier)
