@@ -4,7 +4,13 @@ In ``latest`` mode (cameras, and files played in real time) it keeps only the ne
 loop never works on a stale one; every frame replaced before the loop took it is counted as
 dropped. In ``every`` mode (benchmarks, batch runs over a file) the thread waits for the loop, so
 nothing is dropped. A source that fails is closed and reopened with exponential backoff; a finite
-source that ends finishes the grabber.
+source that ends finishes the grabber. With ``wait_at_start``, a source that cannot be opened at
+start (a USB camera that appears after the service started) is waited for the same way.
+
+``phase`` says what the capture thread is doing: ``opening`` or ``reading`` (inside the driver,
+where a hung camera blocks), ``waiting`` (sleeping between reopen attempts: alive, and saying what
+it waits for in ``waiting_for``), ``done``. The service pings systemd's watchdog while frames come
+or while the thread is ``waiting``, never while it is stuck in a read or an open.
 """
 
 from __future__ import annotations
@@ -49,9 +55,11 @@ class FrameGrabber:
         pace_fps: float | None = None,
         retry: RetryPolicy | None = None,
         pace_to_source: bool = False,
+        wait_at_start: bool = False,
     ) -> None:
         """``pace_fps`` delivers at most that many frames per second; ``pace_to_source`` paces a
-        file or folder at its own rate (known once it is open), as if it were a camera."""
+        file or folder at its own rate (known once it is open), as if it were a camera;
+        ``wait_at_start`` waits for a source that cannot be opened yet instead of raising."""
         self.source = source
         self.keep_latest = keep_latest
         self.pace_fps = pace_fps
@@ -62,6 +70,12 @@ class FrameGrabber:
         self.failures = 0
         self.reconnects = 0
         self.error: str | None = None  # why the grabber gave up, when it did
+        self.wait_at_start = wait_at_start
+        # What the capture thread is doing (see the module's notes), since when, and what it waits for.
+        self.phase = "idle"
+        self.phase_since = time.monotonic()
+        self.waiting_for: str | None = None
+        self._pending: Exception | None = None
         self._slot: CapturedFrame | None = None
         self._finished = False
         self._stop = threading.Event()
@@ -83,9 +97,16 @@ class FrameGrabber:
             return self._finished and self._slot is None
 
     def start(self) -> FrameGrabber:
-        self.source.open()
-        if self.pace_to_source and not self.source.live:
-            self.pace_fps = self.source.nominal_fps
+        self._set_phase("opening")
+        try:
+            self.source.open()
+        except SourceError as exc:
+            if not self.wait_at_start:
+                self._set_phase("done")
+                raise
+            self._pending = exc  # the capture thread waits for it, with the retry policy's backoff
+        else:
+            self._opened()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
         return self
@@ -122,33 +143,50 @@ class FrameGrabber:
 
     # --- the capture thread ---------------------------------------------------------------------
 
+    def _set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self.phase_since = time.monotonic()
+
+    def _opened(self) -> None:
+        if self.pace_to_source and not self.source.live:
+            self.pace_fps = self.source.nominal_fps
+        self.waiting_for = None
+        self._set_phase("reading")
+
     def _run(self) -> None:
-        period = 1.0 / self.pace_fps if self.pace_fps else 0.0
-        due = time.perf_counter()
         try:
-            while not self._stop.is_set():
-                try:
-                    image = self.source.read()
-                except SourceEnded as exc:
-                    log.info("%s", exc)
-                    break
-                except Exception as exc:  # any read error (ours or cv2's) is a failure to retry
-                    if not self._recover(exc):
-                        break
-                    due = time.perf_counter()
-                    continue
-                if period:
-                    due += period
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        self._stop.wait(delay)
-                    elif delay < -period:
-                        due = time.perf_counter()  # fell behind: do not burst to catch up
-                self._publish(image)
+            if self._pending is not None and not self._recover(self._pending, at_start=True):
+                return
+            self._read_frames()
         finally:
             with self._cond:
+                self._set_phase("done")
                 self._finished = True
                 self._cond.notify_all()
+
+    def _read_frames(self) -> None:
+        period = 1.0 / self.pace_fps if self.pace_fps else 0.0
+        due = time.perf_counter()
+        while not self._stop.is_set():
+            try:
+                image = self.source.read()
+            except SourceEnded as exc:
+                log.info("%s", exc)
+                break
+            except Exception as exc:  # any read error (ours or cv2's) is a failure to retry
+                if not self._recover(exc):
+                    break
+                period = 1.0 / self.pace_fps if self.pace_fps else 0.0
+                due = time.perf_counter()
+                continue
+            if period:
+                due += period
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    self._stop.wait(delay)
+                elif delay < -period:
+                    due = time.perf_counter()  # fell behind: do not burst to catch up
+            self._publish(image)
 
     def _publish(self, image: Frame) -> None:
         with self._cond:
@@ -162,22 +200,32 @@ class FrameGrabber:
             self.frames_read += 1
             self._cond.notify_all()
 
-    def _recover(self, exc: Exception) -> bool:
-        """Close and reopen the source with backoff; False when retries ran out or we were stopped."""
-        self.failures += 1
+    def _recover(self, exc: Exception, at_start: bool = False) -> bool:
+        """Close and reopen the source with backoff; False when retries ran out or we were stopped.
+        ``at_start``: the source could not be opened at all yet (waited for the same way)."""
+        if not at_start:
+            self.failures += 1
         self.source.close()
         attempt = 0
-        reason = str(exc) or type(exc).__name__
+        reason = _reason(exc)
+        doing = "waiting for" if at_start else "source lost, reopening"
         while not self._stop.is_set():
             attempt += 1
             if self.retry.max_retries and attempt > self.retry.max_retries:
-                self.error = f"{self.uri}: gave up after {self.retry.max_retries} reopen attempts ({reason})"
+                what = "attempts to open it" if at_start else "reopen attempts"
+                self.error = f"{self.uri}: gave up after {self.retry.max_retries} {what} ({reason})"
                 log.error("%s", self.error)
                 return False
             delay = self.retry.delay(attempt)
-            log.warning("source %s failed (%s); reopening in %.1f s (attempt %d)", self.uri, reason, delay, attempt)
+            self.waiting_for = f"{doing} {self.uri}: {reason}"
+            if at_start and attempt == 1:
+                log.warning("%s; waiting for it (retrying with backoff, up to %.0f s apart)", reason, self.retry.max_s)
+            else:
+                log.warning("%s; next attempt in %.1f s (attempt %d)", self.waiting_for, delay, attempt)
+            self._set_phase("waiting")
             if self._stop.wait(delay):
                 return False
+            self._set_phase("opening")
             try:
                 self.source.open()
             except SourceError as err:
@@ -186,7 +234,15 @@ class FrameGrabber:
             except Exception as err:  # cv2 may raise its own error types while reopening
                 reason = f"{type(err).__name__}: {err}"
                 continue
-            self.reconnects += 1
-            log.info("source %s reopened after %d attempt(s)", self.uri, attempt)
+            if at_start:
+                log.info("source %s opened after %d attempt(s)", self.uri, attempt)
+            else:
+                self.reconnects += 1
+                log.info("source %s reopened after %d attempt(s)", self.uri, attempt)
+            self._opened()
             return True
         return False
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

@@ -146,6 +146,16 @@ class StatsConfig(Section):
     window: int = Field(300, ge=2, le=1_000_000, description="frames the latency figures are taken over")
 
 
+class HealthConfig(Section):
+    max_failed_frames: int = Field(
+        50,
+        ge=0,
+        le=1_000_000,
+        description="frames in a row the detector or classifier may fail on before the device stops with the "
+        "error and exit status 1 (a wrong or broken model file); 0 never stops",
+    )
+
+
 class OutputConfig(Section):
     show: bool = Field(False, description="draw results in a window (needs an OpenCV with GUI and a display)")
     record: FilePath = Field("", description="write the annotated stream to this video file")
@@ -165,6 +175,7 @@ class DeviceConfig(Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     _base_dir: str | None = PrivateAttr(default=None)
 
     @property

@@ -79,11 +79,34 @@ class YuNetDetector:
             )
         if not hasattr(cv2, "FaceDetectorYN"):
             raise DetectorError(f"OpenCV {cv2.__version__} has no FaceDetectorYN: install OpenCV >= 4.8")
-        self._net = cv2.FaceDetectorYN.create(str(path), "", (max_side, max_side), score_threshold, nms_threshold, 5000)
+        self.path = path
+        fix = (
+            "`emotion-edge models fetch` downloads the official one (SHA-256 checked) to "
+            f"{paths.DETECTOR}; or set detector.model to a good copy"
+        )
+        try:
+            self._net = cv2.FaceDetectorYN.create(
+                str(path), "", (max_side, max_side), score_threshold, nms_threshold, 5000
+            )
+        except cv2.error as exc:
+            raise DetectorError(
+                f"detector.model {path}: OpenCV cannot load it ({_cv_error(exc)}): the file is truncated, corrupt "
+                f"or not an ONNX model; {fix}"
+            ) from exc
+        # A file that loads may still not be YuNet (the emotion model, say): it would fail on every
+        # frame. One detection on a blank image finds out before the camera opens.
+        try:
+            self._net.setInputSize((max_side, max_side))
+            self._net.detect(np.zeros((max_side, max_side, 3), np.uint8))
+        except cv2.error as exc:
+            raise DetectorError(
+                f"detector.model {path} is not the YuNet face detector: it loads but cannot detect "
+                f"({_cv_error(exc)}); {fix}"
+            ) from exc
         self.max_side = max_side
         self.min_face = min_face
         self.max_faces = max_faces
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int] | None = (max_side, max_side)
 
     def detect(self, frame: Frame) -> list[Face]:
         small, scale = _downscaled(frame, self.max_side)
@@ -105,6 +128,12 @@ class YuNetDetector:
             faces.append(Face((x, y, bw, bh), float(row[14]), landmarks))
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces[: self.max_faces]
+
+
+def _cv_error(exc: BaseException) -> str:
+    """OpenCV's error in one short line (its messages span lines and name C++ source files)."""
+    text = str(getattr(exc, "err", "") or exc)
+    return " ".join(" ".join(line.lstrip("> ").split()) for line in text.splitlines() if line.strip())[:200]
 
 
 # Where OpenCV builds without the pip wheel's ``cv2.data`` (JetPack's, distro packages) keep them.

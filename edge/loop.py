@@ -2,7 +2,15 @@
 
 The loop runs on the calling thread; the capture thread feeds it (see ``edge.capture``). It stops
 when ``stop()`` is called (from a signal handler, say), when the source ends or is given up, when a
-frame limit is reached, or when the user closes the window.
+frame limit is reached, when the user closes the window, or when the detector or the classifier
+failed on ``max_failed_frames`` frames in a row.
+
+Health. The loop knows its state and says it in every stats report (``state``, ``reasons``), in
+systemd's ``STATUS=`` line and in the log: ``ok``; ``degraded`` while it waits for a source (at
+start or after losing it), gets no frame, has frames failing in the detector or the classifier,
+or runs on a fallback backend; ``failed`` when it stops on a fault that cannot heal. Stats go out
+on schedule whether or not frames flow, and sinks with a ``handle_idle()`` hear of every moment
+without a processed frame (the MQTT publisher then lets the emotion go to ``none``).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any
 
 from edge.annotate import Recorder, Window, draw
 from edge.capture import FrameGrabber
-from edge.pipeline import FacePipeline
+from edge.pipeline import FacePipeline, FrameError
 from edge.results import FrameResult, FrameSink, ResultSink
 from edge.service.notify import Heartbeat
 from edge.stats import LoopStats, format_line
@@ -25,12 +33,14 @@ log = logging.getLogger(__name__)
 
 # A sink (or frames) that keep failing are logged on the first failure and then every this many.
 ERROR_LOG_EVERY = 100
+# No processed frame for this long (while the source is not known to be away) makes the state degraded.
+NO_FRAME_S = 5.0
 
 
 @dataclass(frozen=True)
 class LoopSummary:
     frames: int
-    reason: str  # stopped | source ended | source failed | frame limit | window closed
+    reason: str  # stopped | source ended | source failed | frame limit | window closed | failed
     stats: dict[str, Any]
     error: str | None = None
 
@@ -48,9 +58,13 @@ class FrameLoop:
         stop_event: threading.Event | None = None,
         heartbeat: Heartbeat | None = None,
         frame_sinks: Sequence[FrameSink] = (),
+        max_failed_frames: int = 0,
     ) -> None:
-        """``heartbeat`` tells systemd the loop is alive: it hears of processed frames only.
-        ``frame_sinks`` (the live view) get each frame's image and results, after any drawing."""
+        """``heartbeat`` tells systemd the loop is alive: it hears of processed frames, and of the
+        capture thread waiting for its source (a known state), never of a hung read.
+        ``frame_sinks`` (the live view) get each frame's image and results, after any drawing.
+        ``max_failed_frames``: frames in a row the pipeline may fail on before the loop stops as
+        ``failed`` (0: never)."""
         self.grabber = grabber
         self.pipeline = pipeline
         self.sinks = list(sinks)
@@ -61,7 +75,13 @@ class FrameLoop:
         self._stop = stop_event or threading.Event()
         self.heartbeat = heartbeat
         self.frame_sinks = list(frame_sinks)
+        self.max_failed_frames = max_failed_frames
         self._sink_errors: dict[int, int] = {}
+        self.failed_in_a_row = 0
+        self.last_frame_error: str | None = None
+        self.failure: str | None = None  # why the loop stopped as failed
+        self._started = time.perf_counter()
+        self._processed = 0
         info = pipeline.classifier.info
         self.describe = {
             "source": grabber.uri,
@@ -77,14 +97,58 @@ class FrameLoop:
         self._stop.set()
 
     def snapshot(self) -> dict[str, Any]:
-        return self.stats.snapshot(self.grabber.counters(), **self.describe)
+        state, reasons = self.health()
+        age = self.stats.last_frame_age()
+        return self.stats.snapshot(
+            self.grabber.counters(),
+            **self.describe,
+            state=state,
+            reasons=reasons,
+            last_frame_age_s=None if age is None else round(age, 1),
+            failed_in_a_row=self.failed_in_a_row,
+        )
+
+    def health(self) -> tuple[str, list[str]]:
+        """The state (``ok``, ``degraded``, ``failed``) and why it is not ``ok``, one line each."""
+        if self.failure is not None:
+            return "failed", [self.failure]
+        reasons = []
+        if self.grabber.waiting_for:
+            reasons.append(self.grabber.waiting_for)
+        elif self.grabber.error:
+            reasons.append(self.grabber.error)
+        else:
+            idle = self._idle_s()
+            if idle >= NO_FRAME_S and self.failed_in_a_row == 0:
+                what = "no frame" if self._processed else "no frame yet"
+                reasons.append(f"{what} from {self.grabber.uri} for {idle:.0f} s")
+        if self.failed_in_a_row:
+            reasons.append(f"{self.failed_in_a_row} frame(s) in a row failed: {self.last_frame_error}")
+        backend = getattr(self.pipeline.classifier, "reason", "") or ""
+        if backend.startswith(("TensorRT failed", "TensorRT not used")):
+            reasons.append(f"backend fallback: {backend}")
+        return ("degraded" if reasons else "ok"), reasons
+
+    def _idle_s(self) -> float:
+        age = self.stats.last_frame_age()
+        return time.perf_counter() - self._started if age is None else age
+
+    def status_line(self) -> str:
+        """For systemd's STATUS= while no frame is processed: what the loop waits for, or why frames fail."""
+        if self.grabber.waiting_for:
+            return f"degraded: {self.grabber.waiting_for}"
+        if self.failed_in_a_row:
+            return f"degraded: {self.failed_in_a_row} frame(s) in a row failed: {self.last_frame_error}"
+        if self._processed == 0:
+            return f"waiting for the first frame from {self.grabber.uri}"
+        return f"no frame from {self.grabber.uri} for {self._idle_s():.0f} s"
 
     def run(self, max_frames: int | None = None, warmup: int = 0) -> LoopSummary:
         """Process frames until stopped; the first ``warmup`` frames are left out of the figures."""
         processed = 0
         reason = "stopped"
-        last_report = time.perf_counter()
-        wait_started = time.perf_counter()
+        error: str | None = None
+        self._started = last_report = wait_started = time.perf_counter()
         while not self._stop.is_set():
             if max_frames is not None and processed >= max_frames:
                 reason = "frame limit"
@@ -94,18 +158,25 @@ class FrameLoop:
                 if self.grabber.finished:
                     reason = "source failed" if self.grabber.error else "source ended"
                     break
-                if self.heartbeat is not None:
-                    self.heartbeat.waiting(self.grabber.uri)
+                self._idle()
                 last_report = self._maybe_report(last_report)
                 continue
             t1 = time.perf_counter()
             try:
                 faces, times = self.pipeline.process(frame.image, frame.captured_at)
-            except Exception:
-                # A frame the pipeline cannot take (odd shape or format) is counted and skipped.
-                self._frame_failed(frame.index)
+            except Exception as exc:
+                # A frame the pipeline cannot take is counted and skipped; one that fails on every
+                # frame (a wrong model file) stops the loop after max_failed_frames.
+                self._frame_failed(frame.index, exc)
+                if self.max_failed_frames and self.failed_in_a_row >= self.max_failed_frames:
+                    reason = "failed"
+                    self.failure = error = self._give_up(exc)
+                    break
+                self._idle()
+                last_report = self._maybe_report(last_report)
                 wait_started = time.perf_counter()
                 continue
+            self.failed_in_a_row = 0
             height, width = frame.image.shape[:2]
             result = FrameResult(
                 frame_index=frame.index,
@@ -141,6 +212,7 @@ class FrameLoop:
                     self._offer(annotated, result, annotated=True)
                 timings["draw"] = (time.perf_counter() - t3) * 1e3
             processed += 1
+            self._processed = processed
             self.stats.record(timings, len(faces))
             if self.heartbeat is not None:
                 self.heartbeat.frame(self.stats.fps(), len(faces), processed)
@@ -148,8 +220,45 @@ class FrameLoop:
                 self.stats.reset()
             last_report = self._maybe_report(last_report)
             wait_started = time.perf_counter()
-        # The last figures go out too, so a sink sees how the run ended.
-        return LoopSummary(processed, reason, self._report(), self.grabber.error)
+        if reason == "source failed":
+            self.failure = error = self.grabber.error
+        elif reason == "source ended" and processed == 0:
+            # A file or folder that yields no frame the pipeline can take is a fault, not an end.
+            reason = "failed"
+            read = self.grabber.frames_read
+            why = f"; the last error: {self.last_frame_error}" if self.last_frame_error else ""
+            self.failure = error = (
+                f"{self.grabber.uri}: no frame could be processed ({read} read, "
+                f"{self.stats.frame_errors} failed, {self.grabber.bad_frames} unreadable){why}"
+            )
+        # The last figures go out too, so a sink sees how the run ended (a failure as state "failed").
+        return LoopSummary(processed, reason, self._report(), error)
+
+    def _idle(self) -> None:
+        """No frame was processed just now: tell the sinks that want to know (the publisher lets
+        the emotion go to none) and systemd (alive only while the capture thread waits for its
+        source between attempts: a read or an open that hangs stops the pings)."""
+        for i, sink in enumerate(self.sinks):
+            idle = getattr(sink, "handle_idle", None)
+            if idle is None:
+                continue
+            try:
+                idle()
+            except Exception:
+                self._sink_failed(i, sink, "handle_idle")
+        if self.heartbeat is not None:
+            if self.grabber.waiting_for or self.failed_in_a_row:
+                self.heartbeat.idle(self.status_line(), alive=self.grabber.phase == "waiting")
+            else:
+                self.heartbeat.waiting(self.grabber.uri)
+
+    def _give_up(self, exc: Exception) -> str:
+        n = self.failed_in_a_row
+        if isinstance(exc, FrameError):
+            message = f"{exc.what} failed on {n} frames in a row ({exc.cause}): {exc.fix}"
+        else:
+            message = f"frame processing failed on {n} frames in a row ({type(exc).__name__}: {exc})"
+        return f"{message} (stopped after health.max_failed_frames = {self.max_failed_frames})"
 
     def _hand_off(self, result: FrameResult) -> None:
         for i, sink in enumerate(self.sinks):
@@ -182,11 +291,14 @@ class FrameLoop:
                 self._sink_failed(i, sink, "handle_stats")
         return snapshot
 
-    def _frame_failed(self, index: int) -> None:
+    def _frame_failed(self, index: int, exc: Exception) -> None:
         self.stats.frame_errors += 1
+        self.failed_in_a_row += 1
+        self.last_frame_error = " ".join(str(exc).split())[:300] or type(exc).__name__
         count = self.stats.frame_errors
         if count == 1 or count % ERROR_LOG_EVERY == 0:
-            log.exception("frame %d could not be processed (%d such frames so far)", index, count)
+            log.error("frame %d could not be processed: %s (%d such frames so far)", index, exc, count)
+            log.debug("the traceback of frame %d's failure", index, exc_info=exc)
 
     def _sink_failed(self, index: int, sink: object, what: str) -> None:
         # A broken sink must not stop the device: count it, log it now and then.

@@ -18,3 +18,19 @@ DEV_DATA = f"{SHARED}/datasets/fer2013.tar.gz"
 DEV_VOTES = f"{SHARED}/datasets/ferplus-fer2013new.csv"
 DEV_WILD = f"{SHARED}/media/wild"
 DEV_YUNET = f"{SHARED}/models/face_detection_yunet.onnx"
+
+
+def locate_detector(configured: str | None = None) -> str | None:
+    """YuNet where `run`, `demo` and `bench` all look, in this order: the configured file, else
+    ``models/`` (where `emotion-edge models fetch` puts it), else ``../shared/models/`` beside a
+    development checkout (from the working directory, or from this checkout's root). None when
+    none of them holds a file."""
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[1]
+    candidates = [configured] if configured else []
+    candidates += [DETECTOR, str(checkout / DETECTOR), DEV_YUNET, str(checkout / DEV_YUNET)]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge import paths
 from edge.align import crop_faces
 from edge.classify import Classifier, EngineOptions, load_classifier
 from edge.config import DeviceConfig
@@ -23,6 +24,25 @@ if TYPE_CHECKING:
     from edge.tensorrt.engine_manager import BuildWatch
 
 log = logging.getLogger(__name__)
+
+DETECTOR_FIX = (
+    "is detector.model the YuNet face detector (face_detection_yunet_2023mar.onnx)? "
+    "`emotion-edge models fetch` downloads it (SHA-256 checked); `emotion-edge doctor` checks it"
+)
+CLASSIFIER_FIX = (
+    "is model.path an emotion model exported by `emotion-edge export onnx` (the shipped one is "
+    "models/emotion-edge-fp32.onnx)? `emotion-edge doctor` checks it"
+)
+
+
+class FrameError(RuntimeError):
+    """One frame failed in the detector or the classifier: says which, with its file, and the fix
+    for when it keeps failing (a wrong or broken model file)."""
+
+    def __init__(self, stage: str, what: str, fix: str, cause: BaseException) -> None:
+        self.stage, self.what, self.fix = stage, what, fix
+        self.cause = f"{type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
+        super().__init__(f"{what} failed ({self.cause})")
 
 
 @dataclass
@@ -50,15 +70,25 @@ class FacePipeline:
         self.tracker = tracker
         self.smoother = smoother
         self.classes = list(classifier.info.classes)
+        path = getattr(detector, "path", None)
+        self.detector_what = f"the face detector ({detector.name}{f', {path}' if path else ''})"
+        model = getattr(classifier, "path", None) or getattr(classifier.info, "source", "")
+        self.classifier_what = f"the classifier ({classifier.backend}{f', {model}' if model else ''})"
 
     def process(self, image: Frame, now: float) -> tuple[list[FaceResult], StageTimes]:
         """The tracked, smoothed faces of one frame; ``now`` (seconds) drives the tracker's grace period."""
         t0 = time.perf_counter()
-        faces = self.detector.detect(image)
+        try:
+            faces = self.detector.detect(image)
+        except Exception as exc:
+            raise FrameError("detector", self.detector_what, DETECTOR_FIX, exc) from exc
         t1 = time.perf_counter()
         crops = crop_faces(image, faces, self.policy)
         t2 = time.perf_counter()
-        probs = self.classifier.predict(crops)
+        try:
+            probs = self.classifier.predict(crops)
+        except Exception as exc:
+            raise FrameError("classifier", self.classifier_what, CLASSIFIER_FIX, exc) from exc
         t3 = time.perf_counter()
         ids = self.tracker.update([f.box for f in faces], now)
         self.smoother.retain(self.tracker.active_ids)
@@ -108,7 +138,14 @@ def build_pipeline(config: DeviceConfig, while_building: BuildWatch | None = Non
     d, m = config.detector, config.model
     if d.threads:
         cv2.setNumThreads(d.threads)
-    detector = create_detector(d.kind, d.model, d.max_side, d.score_threshold, d.nms_threshold, d.min_face, d.max_faces)
+    model = d.model
+    if d.kind == "yunet":
+        # Found the way `demo` finds it: the configured file, else models/, else ../shared beside a checkout.
+        found = paths.locate_detector(d.model)
+        if found is not None and found != d.model:
+            log.warning("detector.model %s is not there: using %s", d.model, found)
+            model = found
+    detector = create_detector(d.kind, model, d.max_side, d.score_threshold, d.nms_threshold, d.min_face, d.max_faces)
     engine = EngineOptions(
         Path(m.engine) if m.engine else None,
         Path(m.engine_dir) if m.engine_dir else None,

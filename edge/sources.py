@@ -293,6 +293,8 @@ class VideoFileSource(_CaptureSource):
         return cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
 
     def _why_not_opened(self) -> str:
+        if not self.path.exists():
+            return "no such file: it was deleted or moved while the device ran (or is not there yet)"
         return "OpenCV cannot decode this file: is it a video in a container and codec FFmpeg reads (mp4, avi, mkv)?"
 
     def _no_more_frames(self) -> Frame:
@@ -462,6 +464,57 @@ def make_source(uri: str | int, settings: SourceSettings | None = None) -> Sourc
             raise SourceOpenError(f"{text}: permission denied reading this file")
         return VideoFileSource(text, settings, path)
     raise SourceOpenError(f"{text}: no such file or directory; a source is one of: {URI_FORMS}")
+
+
+class LateSource:
+    """A file or folder that is not there yet (a path that does not exist at start): each ``open()``
+    looks again, and once the path exists the real source (``make_source``) takes over. The capture
+    thread waits for it like a camera that is not plugged in yet."""
+
+    live = False
+
+    def __init__(self, uri: str, settings: SourceSettings) -> None:
+        self.uri = uri
+        self.settings = settings
+        self._source: Source | None = None
+
+    @property
+    def bad_frames(self) -> int:
+        return self._source.bad_frames if self._source is not None else 0
+
+    @bad_frames.setter
+    def bad_frames(self, value: int) -> None:
+        if self._source is not None:
+            self._source.bad_frames = value
+
+    def open(self) -> None:
+        if self._source is None:
+            source = make_source(self.uri, self.settings)  # SourceOpenError while the path is missing
+            source.open()
+            self._source = source
+            return
+        self._source.open()
+
+    def read(self) -> Frame:
+        if self._source is None:
+            raise SourceFailure(f"{self.uri} is not open")
+        return self._source.read()
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+
+    @property
+    def nominal_fps(self) -> float:
+        return self._source.nominal_fps if self._source is not None else self.settings.fps
+
+
+def is_missing_path(uri: str | int) -> bool:
+    """True for a URI that is a plain file-system path (not a camera, an index or a URL) that does not exist."""
+    text = str(uri).strip()
+    if not text or text.isdigit() or text.startswith("/dev/") or re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+        return text.startswith("file://") and not Path(text[7:]).expanduser().exists()
+    return not Path(text).expanduser().exists()
 
 
 def open_source(uri: str | int, settings: SourceSettings | None = None) -> Source:

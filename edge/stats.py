@@ -18,6 +18,7 @@ import numpy as np
 
 STAGES = ("capture_wait", "detect", "align", "infer", "track", "publish", "draw", "end_to_end")
 PERCENTILES = (50, 95, 99)
+STALE_S = 1.0  # no frame for longer than this (and three frame periods): fps is 0
 
 
 class RollingWindow:
@@ -80,11 +81,21 @@ class LoopStats:
         self.frames_with_faces += faces > 0
 
     def fps(self) -> float:
-        """Frames per second over the rolling window."""
+        """Frames per second over the rolling window; 0 once no frame has been processed for a
+        while (longer than 1 s and three frame periods), so a stopped loop never shows its old rate."""
         if len(self._done_at) < 2:
             return 0.0
         span = self._done_at[-1] - self._done_at[0]
-        return (len(self._done_at) - 1) / span if span > 0 else 0.0
+        if span <= 0:
+            return 0.0
+        rate = (len(self._done_at) - 1) / span
+        if time.perf_counter() - self._done_at[-1] > max(STALE_S, 3.0 / rate):
+            return 0.0
+        return rate
+
+    def last_frame_age(self) -> float | None:
+        """Seconds since the last processed frame; None before the first."""
+        return time.perf_counter() - self._done_at[-1] if self._done_at else None
 
     def snapshot(self, counters: dict[str, int] | None = None, **extra: Any) -> dict[str, Any]:
         """Everything as one JSON-ready dict: what sinks receive and what the log shows."""

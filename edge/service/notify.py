@@ -158,7 +158,11 @@ class Heartbeat:
     ``frame()`` after every processed frame sends ``READY=1`` the first time, then ``WATCHDOG=1``
     at half the watchdog interval and ``STATUS=`` every ``status_interval_s``. ``waiting()`` (no
     frame came) updates the status only: no frames, no watchdog pings, so a hung camera or a stuck
-    inference ends in a restart.
+    inference ends in a restart. ``idle(status, alive)`` says what the loop waits for instead
+    (frames failing, a source being waited for); with ``alive`` (the capture thread sleeps between
+    attempts to open a camera that is missing or lost: a known state, not a hang) it also sends
+    ``READY=1`` if not yet sent and keeps the watchdog fed, so a camera plugged in after the start
+    costs no restart; a read or an open that hangs is never ``alive``.
     """
 
     def __init__(
@@ -237,6 +241,23 @@ class Heartbeat:
             self.notifier.status(f"waiting for the first frame from {source}")
         else:
             self.notifier.status(f"no frame from {source} for {now - self._last_frame:.0f} s")
+
+    def idle(self, status: str, alive: bool = False) -> None:
+        now = self._clock()
+        interval = self.notifier.watchdog_interval_s
+        if alive and not self.ready:
+            self.ready = True
+            self._last_status = self._last_ping = now
+            self.notifier.ready(status)
+            if interval is not None:
+                self.notifier.watchdog()
+            return
+        if alive and interval is not None and now - self._last_ping >= interval:
+            self._last_ping = now
+            self.notifier.watchdog()
+        if now - self._last_status >= self.status_interval_s:
+            self._last_status = now
+            self.notifier.status(status)
 
 
 def running_status(fps: float, faces: int, frames: int) -> str:

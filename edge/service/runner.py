@@ -18,7 +18,7 @@ from edge.results import ResultSink
 from edge.service.notify import Heartbeat, Notifier
 from edge.service.signals import stop_on_signals
 from edge.sinks import JsonLinesSink
-from edge.sources import Source, SourceSettings, make_source
+from edge.sources import LateSource, Source, SourceSettings, is_missing_path, make_source
 from edge.stats import LoopStats, format_line
 
 if TYPE_CHECKING:
@@ -71,14 +71,23 @@ def make_grabber(
     realtime: bool | None = None,
     pace_fps: float | None = None,
     max_retries: int | None = None,
+    wait_at_start: bool = True,
 ) -> tuple[Source, FrameGrabber]:
     """The source and its capture thread, as ``[source]`` says; ``run``, ``soak`` and ``bench`` all
     build it here. A tool may override: ``loop`` (start a file again at its end), ``realtime``
     (play a file at its own rate), ``pace_fps`` (deliver a file at this rate, newest frame only;
-    a live source keeps its own pace) and ``max_retries`` (reopen attempts before giving up)."""
+    a live source keeps its own pace) and ``max_retries`` (reopen attempts before giving up).
+
+    ``wait_at_start``: a source that cannot be opened at start (a camera not plugged in yet, a
+    file or folder not there yet) is waited for like a lost one, with the same backoff and
+    ``max_retries``, instead of stopping the start; a URI no source takes still stops it."""
     s = config.source
     settings = SourceSettings(s.width, s.height, s.fps, s.fourcc, s.loop if loop is None else loop, s.bad_frame_limit)
-    source = make_source(s.uri, settings)
+    source: Source
+    if wait_at_start and is_missing_path(s.uri):
+        source = LateSource(str(s.uri), settings)
+    else:
+        source = make_source(s.uri, settings)
     realtime = s.realtime if realtime is None else realtime
     paced = pace_fps is not None and not source.live
     grabber = FrameGrabber(
@@ -87,6 +96,7 @@ def make_grabber(
         pace_fps=pace_fps if paced else None,
         retry=RetryPolicy(s.retry_initial_s, s.retry_max_s, s.max_retries if max_retries is None else max_retries),
         pace_to_source=realtime and not paced,
+        wait_at_start=wait_at_start,
     )
     return source, grabber
 
@@ -113,7 +123,9 @@ def run_device(
     extra_sinks: list[ResultSink] | None = None,
     web: WebConfig | None = None,
 ) -> int:
-    """Run until stopped; 0 when stopped or the source ended, 1 when the source was given up.
+    """Run until stopped; 0 when stopped or the source ended, 1 on a fault found while running that
+    cannot heal (the source given up, the detector or classifier failing on ``health.max_failed_frames``
+    frames in a row, a file source that yielded no frame).
     ``web`` replaces the configuration's ``[web]`` table (the live view)."""
     stopping = threading.Event()
     sinks: list[ResultSink] = []
@@ -166,13 +178,14 @@ def run_device(
                 stop_event=stopping,
                 heartbeat=heartbeat,
                 frame_sinks=frame_sinks,
+                max_failed_frames=config.health.max_failed_frames,
             )
             for consumer in frame_sinks:
                 consumer.stats_source = loop.snapshot
             log.info("running on %s; stop with Ctrl+C or SIGTERM", grabber.uri)
             notifier.status(f"waiting for the first frame from {grabber.uri}")
             summary = loop.run(max_frames=max_frames)
-            why = summary.reason
+            why = f"{summary.reason}: {summary.error}" if summary.error else summary.reason
         finally:
             notifier.stopping(f"stopping: {why}")
             if grabber is not None:
@@ -186,7 +199,9 @@ def run_device(
                 close_classifier(pipeline.classifier)  # after the sinks: nothing classifies any more
             notifier.close()
     log.info("stopped (%s) after %d frames: %s", summary.reason, summary.frames, format_line(summary.stats))
-    if summary.reason == "source failed":
+    if summary.reason in ("source failed", "failed"):
+        # A fault that cannot heal: the source given up, a model failing on every frame, a file
+        # that yielded no frame. The last stats report said state "failed"; the status says why.
         log.error("%s", summary.error)
         return 1
     return 0

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edge.paths import DEV_WILD, DEV_YUNET
+from edge.paths import DEV_WILD, DEV_YUNET, locate_detector
 from edge.registry import BACKEND_NAMES
 from edge.service.cli import CONFIG_ENV, config_path
 
@@ -68,9 +68,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     }
     config = load_config(config_path(args), overrides=overrides)
     d = config.detector
-    if args.detector_model is None and d.kind == "yunet" and not Path(d.model).is_file() and Path(DEV_YUNET).is_file():
-        log.info("detector.model %s is absent: using %s", d.model, DEV_YUNET)
-        config = config.model_copy(update={"detector": d.model_copy(update={"model": DEV_YUNET})})
+    found = locate_detector(d.model) if d.kind == "yunet" else None  # as `run` and `demo` find it
+    if found is not None and found != d.model:
+        log.info("detector.model %s is absent: using %s", d.model, found)
+        config = config.model_copy(update={"detector": d.model_copy(update={"model": found})})
     source = args.source
     if source is None:
         yunet = Path(config.detector.model)

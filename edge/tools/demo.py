@@ -67,11 +67,11 @@ def find_detector(configured: str | None) -> Path:
     """YuNet: the configured file, else the development checkout's copy, else downloaded into models/."""
     from edge.fetch import DEFAULT_DEST, YUNET, FetchError, fetch
 
-    if configured and Path(configured).is_file():
-        return Path(configured)
-    if DEV_YUNET.is_file():
-        log.info("using the face detector beside this checkout: %s", DEV_YUNET)
-        return DEV_YUNET
+    found = paths.locate_detector(configured)  # the same search as `run` and `bench`
+    if found is not None:
+        if found != configured:
+            log.info("using the face detector at %s", found)
+        return Path(found)
     try:
         return fetch(YUNET, DEFAULT_DEST)
     except FetchError as exc:
