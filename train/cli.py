@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edge import paths
 from edge.errors import UserError
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 DEFAULT_DATA = paths.DEV_DATA
 
@@ -46,7 +49,7 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def train_config(args: argparse.Namespace) -> Any:
+def train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then the --config file, then the flags: the validated TrainConfig (ConfigError names
     the key, the value, and the file or flag it came from)."""
     from edge.fields import Layers, flag_layers
