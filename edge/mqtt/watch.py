@@ -4,6 +4,11 @@ Two outputs. The table (device, status, fps, face ids, emotion, score; one row p
 terminal it is redrawn in place a few times a second; into a pipe or file, the rows of a device
 are printed again whenever they change. With ``--json``, every message is one JSON line:
 ``{"device", "kind", "topic", "retained", "payload"}`` with the payload parsed (or as text).
+
+It never dies on a message, whatever anyone publishes on the topics: a payload over
+``MAX_PAYLOAD`` bytes or nested deeper than ``MAX_DEPTH`` is not parsed, control characters
+(terminal escape sequences among them) are stripped from everything printed, and a message that
+cannot be used is counted and its topic named on stderr, once per ``REPORT_S`` per topic.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +32,53 @@ from edge.service.signals import stop_on_signals
 REDRAW_S = 0.2  # terminal redraws per second are capped; a pipe gets every change
 COLUMNS = ("DEVICE", "STATUS", "FPS", "FACE", "EMOTION", "SCORE")
 WIDTHS = (20, 8, 6, 6, 10, 5)
+MAX_PAYLOAD = 64 * 1024  # bytes; the device's largest message (faces, 8 faces) is under 3 KiB
+MAX_DEPTH = 16  # nesting of JSON arrays and objects; the contract needs 4
+MAX_CELL = 40  # characters of any one value shown in the table
+REPORT_S = 10.0  # a topic with unusable messages is named at most this often
+# C0 and C1 control characters (ESC, CSI, BEL, ...), DEL, and the Unicode bidirectional controls
+# that can make a line read differently from what it holds.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: object, limit: int | None = MAX_CELL) -> str:
+    """``text`` without control characters, cut to ``limit`` characters: safe to print on a terminal."""
+    out = CONTROL.sub("", str(text))
+    return out if limit is None or len(out) <= limit else out[: limit - 1] + "…"
+
+
+def clean_json(value: Any) -> Any:
+    """Every string in a parsed payload (keys too) without control characters."""
+    if isinstance(value, str):
+        return clean(value, None)
+    if isinstance(value, dict):
+        return {clean(k, None): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """True when JSON ``text`` nests arrays and objects deeper than ``limit`` (checked before parsing,
+    which would otherwise recurse once per level and can exhaust the stack)."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
 
 
 @dataclass
@@ -86,10 +140,11 @@ class WatchState:
     def rows(self, device: str) -> list[tuple[str, ...]]:
         view = self.devices[device]
         fps = "-" if view.fps is None else f"{view.fps:.1f}"
+        name, status = clean(device), clean(view.status)
         if not view.faces:
-            return [(device, view.status, fps, "-", view.emotion or "-", _score(view.score))]
+            return [(name, status, fps, "-", clean(view.emotion or "-"), _score(view.score))]
         return [
-            (device, view.status, fps, f"{face_id}{'*' if face_id == view.main_face else ''}", emotion, _score(score))
+            (name, status, fps, f"{face_id}{'*' if face_id == view.main_face else ''}", clean(emotion), _score(score))
             for face_id, emotion, score in view.faces
         ]
 
@@ -115,17 +170,26 @@ def format_row(cells: tuple[str, ...]) -> str:
     ).rstrip()
 
 
+class Unusable(ValueError):
+    """A payload that is not parsed: too large or too deeply nested."""
+
+
 def decode(kind: str, payload: bytes) -> tuple[Any, bool]:
-    """The payload as JSON (availability as text); ``(text, False)`` when it is not what it should be."""
+    """The payload as JSON (availability as text); ``(text, False)`` when it is not what it should be.
+    Raises ``Unusable`` for a payload over ``MAX_PAYLOAD`` bytes or nested over ``MAX_DEPTH``."""
+    if len(payload) > MAX_PAYLOAD:
+        raise Unusable(f"{len(payload)} bytes, over the {MAX_PAYLOAD} this tool reads")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         return payload.decode("utf-8", errors="replace"), False
     if kind == "availability":
         return text, True
+    if too_deep(text):
+        raise Unusable(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(text), True
-    except ValueError:
+    except (ValueError, RecursionError):
         return text, False
 
 
@@ -137,8 +201,10 @@ def watch_client_id() -> str:
 class Printer:
     """Turns messages into output: JSON lines, table rows on change, or a table redrawn in place."""
 
-    def __init__(self, out: TextIO, as_json: bool, interactive: bool) -> None:
+    def __init__(self, out: TextIO, as_json: bool, interactive: bool, err: TextIO | None = None) -> None:
         self.out = out
+        self.err = err if err is not None else sys.stderr
+        self._rejected: dict[str, tuple[float, int]] = {}  # topic -> (last named at, not yet named)
         self.as_json = as_json
         self.interactive = interactive
         self.state = WatchState()
@@ -148,20 +214,46 @@ class Printer:
         self._drawn_at = 0.0
 
     def message(self, device: str, kind: str, topic: str, raw: bytes, retained: bool) -> None:
+        """Print what one message says; never raises for what a message holds."""
+        try:
+            self._message(device, kind, topic, raw, retained)
+        except (BrokenPipeError, KeyboardInterrupt):
+            raise
+        except Unusable as exc:
+            self.reject(topic, str(exc))
+        except Exception as exc:  # whatever a publisher sends, watch goes on
+            self.reject(topic, f"{type(exc).__name__}: {exc}")
+
+    def reject(self, topic: str, why: str) -> None:
+        """Count an unusable message; name its topic once per ``REPORT_S`` (with how many were skipped)."""
+        self.state.messages += 1
+        self.state.invalid += 1
+        now = time.monotonic()
+        last, skipped = self._rejected.get(topic, (-REPORT_S, 0))
+        if now - last < REPORT_S:
+            self._rejected[topic] = (last, skipped + 1)
+            return
+        self._rejected[topic] = (now, 0)
+        more = f" (and {skipped} more since)" if skipped else ""
+        self.err.write(f"emotion-edge watch: ignored a message on {clean(topic, 200)}: {clean(why, 200)}{more}\n")
+        self.err.flush()
+
+    def _message(self, device: str, kind: str, topic: str, raw: bytes, retained: bool) -> None:
         payload, ok = decode(kind, raw)
+        device, topic = clean(device, None), clean(topic, None)
         if self.as_json:
             line: dict[str, Any] = {"device": device, "kind": kind, "topic": topic, "retained": retained}
-            line["payload"] = payload
+            line["payload"] = clean_json(payload)
             if not ok:
                 line["error"] = "payload is not valid JSON" if kind != "availability" else "not UTF-8"
             self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
             self.out.flush()
             return
         if not ok:
-            self.state.messages += 1
-            self.state.invalid += 1
+            self.reject(topic, "not valid JSON" if kind != "availability" else "not UTF-8")
             return
         if not self.state.update(device, kind, payload):
+            self.reject(topic, f"not a {kind} payload")
             return
         if self.interactive:
             self._dirty = True
@@ -201,7 +293,7 @@ def run_watch(
 
     if interactive is None:
         interactive = out.isatty() and not as_json
-    printer = Printer(out, as_json, interactive)
+    printer = Printer(out, as_json, interactive, err)
     inbox: queue.Queue[tuple[str, bytes, bool] | Failure] = queue.Queue()
     link = Link(
         config,
