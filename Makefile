@@ -126,6 +126,14 @@ jetson-acceptance:
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
 
+# The device against a real Home Assistant core (2025.4.4, in its own Python 3.13 venv .venv-ha) on
+# loopback: discovery, states following a clip, unavailable on stop and on the last will, no stale
+# count after either side restarts, forget. A few minutes the first time (the install), under one
+# after; skips with the reason where Python 3.13, Mosquitto or PyPI are missing. CI runs it after test.
+.PHONY: ha-check
+ha-check: $(VENV)/.installed
+	tools/ha-check.sh
+
 # --- the device: demo, camera, soak, service -------------------------------------------------------
 .PHONY: demo run soak install-service uninstall-service verify-service
 

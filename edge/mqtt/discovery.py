@@ -36,8 +36,9 @@ _EMOTION_ATTRIBUTES = (
 )
 # A stats message without a health state (an older device) counts as healthy.
 _PROBLEM = "{{ 'OFF' if (value_json.state | default('ok')) == 'ok' else 'ON' }}"
+# ("state" is a name Home Assistant keeps for itself and drops from attributes.)
 _PROBLEM_ATTRIBUTES = (
-    "{{ {'state': value_json.state | default('ok'), 'reasons': value_json.reasons | default([])} | tojson }}"
+    "{{ {'health': value_json.state | default('ok'), 'reasons': value_json.reasons | default([])} | tojson }}"
 )
 
 # Every (component, object id) this device announces, and every one an earlier release announced:

@@ -194,7 +194,7 @@ def test_without_a_live_view_the_device_page_has_no_link_but_names_the_hardware(
             "binary_sensor/k/problem",
             "json_attributes_template",
             {"state": "degraded", "reasons": ["source lost"]},
-            {"state": "degraded", "reasons": ["source lost"]},
+            {"health": "degraded", "reasons": ["source lost"]},
         ),
     ],
 )
