@@ -7,4 +7,8 @@ are the frame loop; the rooms beside them are ``mqtt`` (the contract and its cli
 none of them (tests/test_boundaries.py keeps it so). docs/architecture.md draws the house.
 """
 
+from edge.ort import telemetry_off
+
+telemetry_off()  # before any module loads ONNX Runtime: it collects telemetry otherwise (edge/ort.py)
+
 __version__ = "0.1.0"

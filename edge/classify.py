@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.model_meta import ModelInfo
+from edge.ort import onnxruntime
 from edge.registry import BACKENDS, unknown_choice
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class OnnxRuntimeClassifier:
         self, model_path: str | Path, providers: list[str] | None = None, threads: int = 0, reason: str = ""
     ) -> None:
         try:
-            import onnxruntime as ort
+            ort = onnxruntime()  # telemetry off
         except ImportError as exc:
             raise ClassifierError(f"{ORT_MISSING} ({exc})") from exc
 

@@ -132,9 +132,9 @@ class ModelInfo:
 
 def read_onnx_metadata(path: str) -> ModelInfo:
     """Read the metadata with ONNX Runtime alone (the device has no ``onnx`` package)."""
-    import onnxruntime as ort
+    from edge.ort import onnxruntime
 
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    session = onnxruntime().InferenceSession(path, providers=["CPUExecutionProvider"])
     return ModelInfo.from_props(dict(session.get_modelmeta().custom_metadata_map), source=path)
 
 
