@@ -167,3 +167,20 @@ def test_the_demo_leaves_no_device_behind_on_a_real_broker(
 def test_uninstalling_the_service_forgets_the_device() -> None:
     script = (ROOT / "systemd" / "uninstall.sh").read_text()
     assert "mqtt forget --config" in script
+
+
+def test_the_device_page_links_to_the_live_view_when_it_is_on() -> None:
+    import socket
+
+    from edge.service.runner import live_view_url
+    from edge.web.config import WebConfig
+
+    def url(**table: object) -> str | None:
+        return live_view_url(WebConfig.from_table(table))
+
+    assert url() is None  # the live view is off by default
+    assert url(enabled=True, port=0) is None  # its port is known only once it runs
+    assert url(enabled=True, host="127.0.0.1", port=8080) == "http://127.0.0.1:8080/"
+    everywhere = url(enabled=True, host="0.0.0.0", port=8443, token_env="VIEW_TOKEN")
+    assert everywhere == f"http://{socket.gethostname()}:8443/"
+    assert url(enabled=True, host="::1", port=8080) == "http://[::1]:8080/"
