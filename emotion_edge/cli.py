@@ -51,7 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
+    _verbose_everywhere(parser)
     return parser
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-v`` after the subcommand too (``emotion-edge run -v``), as the error messages suggest it:
+    every subcommand parser accepts it, and leaves the top-level value alone when it is absent."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                if "-v" not in child._option_string_actions:
+                    child.add_argument(
+                        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+                    )
+                _verbose_everywhere(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,12 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to this video file")
     p.add_argument("--results", metavar="OUT.jsonl", help="append every frame's results to this JSON-lines file")
     p.add_argument(
+        "--broker",
+        metavar="HOST[:PORT]",
+        help="publish to this MQTT broker (overrides mqtt.host, and mqtt.port when given; default: the "
+        "configuration's, else localhost:1883)",
+    )
+    p.add_argument(
         "--web",
         action="store_true",
         help="serve the live view in the browser (web.enabled = true; [web] says where, default 127.0.0.1:8080)",
@@ -60,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "source": {"uri": args.source},
         "output": {"show": True if args.show else None, "record": args.record, "results": args.results},
         "web": {"enabled": True if args.web else None},
+        "mqtt": broker_override(args.broker),
     }
     config = load_config(config_path(args), overrides=overrides)
     if args.print_config:
@@ -68,6 +75,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be at least 1, got {args.max_frames}")
     return run_device(config, max_frames=args.max_frames)
+
+
+def broker_override(text: str | None) -> dict[str, str | None]:
+    """``--broker HOST[:PORT]`` (``[v6::addr]:PORT`` for IPv6) as ``[mqtt]`` keys; the configuration
+    checks the values and names the flag's layer when one is wrong."""
+    if text is None:
+        return {}
+    host, port = text.strip(), None
+    if host.startswith("[") and "]" in host:
+        host, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    if not host:
+        raise ValueError(f"--broker {text!r}: give HOST or HOST:PORT (such as broker.lan:1883)")
+    return {"host": host, "port": port or None}
 
 
 # --- models -------------------------------------------------------------------------------------
