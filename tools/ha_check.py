@@ -87,13 +87,11 @@ class Report:
 class Process:
     """A child process with its output in a log file, stopped by signal."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, argv: list[str], log: Path, cwd: Path = ROOT) -> None:
         self.name = name
         self.log = log
         with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT
-            )
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -275,8 +273,9 @@ def number(state: dict[str, Any] | None) -> float | None:
 class Device:
     """`emotion-edge run` from the project's venv, with a TOML written for this phase."""
 
-    def __init__(self, venv: Path, workdir: Path, mqtt_port: int, assets: dict[str, str]) -> None:
+    def __init__(self, venv: Path, workdir: Path, mqtt_port: int, assets: dict[str, str], root: Path = ROOT) -> None:
         self.venv = venv
+        self.root = root
         self.workdir = workdir
         self.mqtt_port = mqtt_port
         self.assets = assets
@@ -293,19 +292,26 @@ class Device:
             f'[model]\npath = "{self.assets["model"]}"\n'
             "[stats]\ninterval_s = 2.0\n"
             f'[mqtt]\nhost = "127.0.0.1"\nport = {self.mqtt_port}\ndevice_id = "{DEVICE}"\nkeepalive_s = 5\n'
-            "[mqtt.rate]\nstats_interval_s = 2.0\nemotion_none_after_s = 1.0\npresence_interval_s = 2.0\n"
+            "[mqtt.rate]\nstats_interval_s = 2.0\nemotion_none_after_s = 1.0\n"
             f'[web]\nenabled = true\nhost = "127.0.0.1"\nport = {self.web_port}\n'
         )
-        argv = [str(self.venv / "bin" / "emotion-edge"), "run", "--config", str(config)]
-        self.process = Process("device", argv, self.workdir / f"device-{self.runs}.log")
+        argv = [*self._command(), "run", "--config", str(config)]
+        self.process = Process("device", argv, self.log(self.runs), cwd=self.root)
+
+    def _command(self) -> list[str]:
+        # `python -m` from the checkout's root runs that checkout's code (--device-root: another one)
+        return [str(self.venv / "bin" / "python"), "-m", "emotion_edge.cli"]
+
+    def log(self, run: int) -> Path:
+        return self.workdir / f"device-{run}.log"
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         return self.process.stop(sig, timeout=30) if self.process is not None else None
 
     def forget(self) -> int:
-        argv = [str(self.venv / "bin" / "emotion-edge"), "mqtt", "forget", "--device-id", DEVICE]
+        argv = [*self._command(), "mqtt", "forget", "--device-id", DEVICE]
         argv += ["--host", "127.0.0.1", "--port", str(self.mqtt_port)]
-        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60).returncode
+        return subprocess.run(argv, cwd=self.root, capture_output=True, text=True, timeout=60).returncode
 
 
 def prepare_assets(venv: Path, workdir: Path) -> dict[str, str]:
@@ -376,7 +382,7 @@ def run_checks(args: argparse.Namespace) -> int:
         return 0
     assets = prepare_assets(args.venv, workdir)
     ha = HomeAssistant(Path(sys.executable).parent / "hass", workdir / "ha", mqtt_port)
-    device = Device(args.venv, workdir, mqtt_port, assets)
+    device = Device(args.venv, workdir, mqtt_port, assets, args.device_root.resolve())
     try:
         ha.start(args.start_timeout)
         report.check("Home Assistant runs with MQTT (config entry, loopback)", True, ha.base)
@@ -536,6 +542,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv", help="the project's venv (runs the device)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "ha-check")
+    parser.add_argument(
+        "--device-root", type=Path, default=ROOT, help="the checkout whose device runs (default: this one)"
+    )
     parser.add_argument("--start-timeout", type=float, default=240.0, help="seconds for Home Assistant to start")
     parser.add_argument("--state-timeout", type=float, default=60.0, help="seconds for a state to show")
     parser.add_argument("--requirements", action="store_true", help="print the integrations' requirements and exit")
