@@ -156,3 +156,19 @@ def cached_bench_clip(
     if path.is_file() and path.with_suffix(".json").is_file():
         return path
     return make_bench_clip(wild_dir, faces, path, detector_model=detector_model)
+
+
+def cached_bench_clip_apart(
+    wild_dir: Path, faces: int, cache_dir: Path | None = None, detector_model: Path | None = None
+) -> Path:
+    """``cached_bench_clip``, made in a child process when it is not cached yet: decoding the photos
+    and encoding the video take hundreds of MB that would otherwise stay in the benchmark's peak
+    RSS, which must be the loop's own (first run and cached run alike)."""
+    path = clip_path(faces, cache_dir)
+    if path.is_file() and path.with_suffix(".json").is_file():
+        return path
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        made: Path = pool.apply(cached_bench_clip, (wild_dir, faces, cache_dir, detector_model))
+    return made

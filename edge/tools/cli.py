@@ -56,7 +56,7 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.tools.bench import format_report, run_bench, with_source
-    from edge.tools.bench_clip import cached_bench_clip
+    from edge.tools.bench_clip import cached_bench_clip_apart
 
     if args.pace is not None and args.pace <= 0:
         raise ValueError(f"--pace must be a positive frame rate, got {args.pace}")
@@ -76,7 +76,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if source is None:
         yunet = Path(config.detector.model)
         checker = yunet if config.detector.kind == "yunet" and yunet.is_file() else None
-        source = str(cached_bench_clip(args.wild, args.faces, args.cache_dir, checker))
+        source = str(cached_bench_clip_apart(args.wild, args.faces, args.cache_dir, checker))
         log.info("benchmark clip: %s", source)
     config = with_source(config, source)
     report = run_bench(config, args.frames, args.pace, args.warmup, args.web_viewers if args.web else None)
