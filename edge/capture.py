@@ -101,7 +101,7 @@ class FrameGrabber:
         try:
             self.source.open()
         except SourceError as exc:
-            if not self.wait_at_start:
+            if not self.wait_at_start or getattr(exc, "permanent", False):
                 self._set_phase("done")
                 raise
             self._pending = exc  # the capture thread waits for it, with the retry policy's backoff

@@ -42,7 +42,12 @@ class SourceError(RuntimeError):
 
 
 class SourceOpenError(SourceError):
-    """The source cannot be opened; the message names the URI and the likely cause."""
+    """The source cannot be opened; the message names the URI and the likely cause. ``permanent``:
+    waiting will not help (a missing library, not a missing camera), so nothing waits for it."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class SourceFailure(SourceError):
@@ -245,7 +250,8 @@ class CsiSource(_CaptureSource):
             raise SourceOpenError(
                 f"{self.uri}: this OpenCV ({cv2.__version__}) was built without GStreamer, which CSI cameras "
                 "need; on a Jetson use JetPack's OpenCV (create the venv with --system-site-packages and "
-                "pip uninstall opencv-python-headless from it)"
+                "pip uninstall opencv-python-headless from it)",
+                permanent=True,
             )
         return cv2.VideoCapture(csi_pipeline(self.sensor_id, self.settings), cv2.CAP_GSTREAMER)
 
@@ -382,7 +388,8 @@ class Picamera2Source:
         except ImportError as exc:
             raise SourceOpenError(
                 f"{self.uri}: picamera2 is not installed; on Raspberry Pi OS run `sudo apt install "
-                "python3-picamera2` and create the venv with --system-site-packages"
+                "python3-picamera2` and create the venv with --system-site-packages",
+                permanent=True,
             ) from exc
         cameras = Picamera2.global_camera_info()
         if self.index >= len(cameras):

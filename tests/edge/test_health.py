@@ -263,3 +263,18 @@ def test_a_source_that_appears_after_the_start_is_waited_for_alive_and_ready_wit
         manager.close()
     assert process.returncode == 0, stderr
     assert "waiting for it" in stderr and "opened after" in stderr
+
+
+def test_a_source_that_waiting_cannot_fix_still_stops_the_start_with_status_2(
+    shipped_model: Path, yunet_model: Path, tmp_path: Path
+) -> None:
+    from edge.sources import has_gstreamer
+
+    if has_gstreamer():
+        pytest.skip("this OpenCV has GStreamer: csi://0 would be a camera to wait for")
+    config = device_toml(tmp_path, "csi://0", yunet_model, shipped_model, "[mqtt]\nenabled = false\n")
+    done = subprocess.run(
+        emotion_edge("run", "--config", str(config)), capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert "csi://0: this OpenCV" in done.stderr and "without GStreamer" in done.stderr
