@@ -151,6 +151,17 @@ def add_mqtt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_broker_flags(f)
     f.set_defaults(func=cmd_forget)
+    d = actions.add_parser(
+        "devices",
+        help="list the emotion-edge devices Home Assistant is told about on this broker (to find ones to forget)",
+        description="Lists every emotion-edge device whose Home Assistant discovery configs the broker holds, "
+        "with its availability (online, offline): a device that is offline for good, or an old device_id, "
+        "is one to remove with `emotion-edge mqtt forget --device-id ID`.",
+    )
+    d.add_argument("--prefix", help="Home Assistant's discovery prefix (default homeassistant, or the config's)")
+    d.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the broker")
+    add_broker_flags(d)
+    d.set_defaults(func=cmd_devices)
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -174,3 +185,33 @@ def cmd_forget(args: argparse.Namespace) -> int:
         f"cleared (Home Assistant discovery under {config.discovery.prefix}/, state under {config.base}/{device_id}/)"
     )
     return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from edge.mqtt.config import ConfigError, MqttConfig
+    from edge.mqtt.forget import announced_devices
+
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout {args.timeout}: give a positive number of seconds")
+    table, base_dir = watch_table(args, keep=("discovery",))
+    if args.prefix is not None:
+        table["discovery"] = {**table.get("discovery", {}), "prefix": args.prefix}
+    config = MqttConfig.from_dict(table, base_dir=base_dir)
+    devices = announced_devices(config, timeout_s=args.timeout)
+    where = f"{config.host}:{config.resolved_port}"
+    if not devices:
+        print(f"no emotion-edge device is announced to Home Assistant on {where} (prefix {config.discovery.prefix})")
+        return 0
+    print(f"{'DEVICE':<24}{'STATUS':<10}{'BASE':<20}{'ENTITIES':>8}  MODEL")
+    for d in devices:
+        print(f"{d.device_id:<24}{d.status:<10}{d.base:<20}{d.entities:>8}  {d.model}")
+    print("remove one (stop it first) with: emotion-edge mqtt forget --device-id ID [--base BASE]" + _flags(args))
+    return 0
+
+
+def _flags(args: argparse.Namespace) -> str:
+    """The broker flags this command was given, to repeat in the hint."""
+    parts = [f" --{name} {value}" for name, value in (("host", args.host), ("port", args.port)) if value is not None]
+    if args.config is not None:
+        parts.append(f" --config {args.config}")
+    return "".join(parts)

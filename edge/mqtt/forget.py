@@ -10,6 +10,7 @@ again on its next connect, so stop it first.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -66,3 +67,96 @@ def forget(config: MqttConfig, device_id: str, prefix: str | None = None, timeou
     if unsent:
         raise ForgetError(f"the broker did not acknowledge {unsent} of {len(messages)} messages in time; run it again")
     return Forgotten(device_id, [m.topic for m in messages])
+
+
+@dataclass
+class Announced:
+    """An emotion-edge device whose Home Assistant discovery the broker holds."""
+
+    device_id: str
+    base: str
+    node: str
+    name: str
+    model: str
+    entities: int
+    status: str = "?"  # its retained availability: online, offline, or ? when there is none
+
+
+def _collect(config: MqttConfig, topics: list[str], timeout_s: float, quiet_s: float = 0.5) -> dict[str, bytes]:
+    """The retained messages on ``topics`` (filters): what the broker hands a new subscriber."""
+    from edge.mqtt.client.link import Link
+
+    got: dict[str, bytes] = {}
+    last = [time.monotonic()]
+    lock = threading.Lock()
+    connected = threading.Event()
+
+    def on_message(topic: str, payload: bytes, retain: bool) -> None:
+        if retain:
+            with lock:
+                got[topic] = payload
+                last[0] = time.monotonic()
+
+    link = Link(
+        config,
+        f"emotion-edge-devices-{os.getpid()}-{time.monotonic_ns() % 100_000}",
+        subscriptions=[(t, 1) for t in topics],
+        on_connected=connected.set,
+        on_message=on_message,
+        name="mqtt-devices",
+    )
+    link.start()
+    try:
+        end = time.monotonic() + timeout_s
+        while not connected.wait(0.1):
+            failure = link.last_failure
+            if time.monotonic() >= end or (failure is not None and failure.permanent):
+                why = failure.message if failure is not None else "no answer"
+                raise ForgetError(
+                    f"could not reach the broker at {config.host}:{config.resolved_port} within {timeout_s:g} s ({why})"
+                )
+        last[0] = time.monotonic()
+        # Retained messages come at once after the subscription; stop once they have stopped coming.
+        while time.monotonic() < end and time.monotonic() - last[0] < quiet_s:
+            time.sleep(0.05)
+    finally:
+        link.stop(0.0)
+    with lock:
+        return dict(got)
+
+
+def announced_devices(config: MqttConfig, prefix: str | None = None, timeout_s: float = 10.0) -> list[Announced]:
+    """Every emotion-edge device with discovery configs under ``prefix``, with its availability."""
+    from edge.mqtt.topics import ha_configs
+
+    configs = _collect(config, [ha_configs(prefix or config.discovery.prefix)], timeout_s)
+    devices: dict[str, Announced] = {}
+    for topic, raw in configs.items():
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if not isinstance(payload, dict) or (payload.get("origin") or {}).get("name") != "emotion-edge":
+            continue
+        availability = str(payload.get("availability_topic", ""))
+        levels = availability.split("/")
+        if len(levels) < 3 or levels[-1] != "availability":
+            continue
+        device = payload.get("device") or {}
+        key = availability
+        if key not in devices:
+            devices[key] = Announced(
+                device_id=levels[-2],
+                base="/".join(levels[:-2]),
+                node=topic.split("/")[-3],
+                name=str(device.get("name", "")),
+                model=f"{device.get('model', '')} {device.get('model_id', '')}".strip(),
+                entities=0,
+            )
+        devices[key].entities += 1
+    if devices:
+        states = _collect(config, list(devices), timeout_s)
+        for topic, found in devices.items():
+            if topic in states:
+                found.status = states[topic].decode("utf-8", "replace").strip() or "?"
+    return sorted(devices.values(), key=lambda d: (d.base, d.device_id))

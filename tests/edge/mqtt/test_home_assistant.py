@@ -140,6 +140,29 @@ def test_mqtt_forget_reads_the_device_and_broker_from_a_device_config(
     assert [t for t in retained_now(broker) if "porch" in t] == []
 
 
+def test_mqtt_devices_lists_the_announced_devices_so_a_stale_one_can_be_found_and_forgotten(
+    make_publisher, broker: Broker, subscriber: Subscriber, capsys
+) -> None:
+    make_publisher(device_id="kitchen")  # running
+    old = make_publisher(device_id="kitchen-old", base="home/cams")  # an earlier device_id, gone
+    subscriber.wait_topic("homeassistant/sensor/kitchen/emotion/config")
+    subscriber.wait_topic("homeassistant/sensor/kitchen-old/emotion/config")
+    old.close()
+    subscriber.wait_topic("home/cams/kitchen-old/availability", "offline")
+    subscriber.publish("homeassistant/sensor/other/temp/config", json.dumps({"name": "not ours"}), retain=True)
+    flags = ["--host", broker.host, "--port", str(broker.port)]
+    assert main(["mqtt", "devices", *flags]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][:4] == ["DEVICE", "STATUS", "BASE", "ENTITIES"]
+    assert rows[1][:4] == ["kitchen", "online", "emotion-edge", "6"]
+    assert rows[2][:4] == ["kitchen-old", "offline", "home/cams", "6"]
+    assert len(rows) == 4 and "mqtt forget" in " ".join(rows[3])
+    assert main(["mqtt", "forget", "--device-id", "kitchen-old", "--base", "home/cams", *flags]) == 0
+    capsys.readouterr()
+    assert main(["mqtt", "devices", *flags]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:-1]] == ["kitchen"]
+
+
 def test_mqtt_forget_says_so_when_the_broker_is_not_there(capsys) -> None:
     from edge.tools.local_broker import free_port
 
