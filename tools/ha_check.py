@@ -538,6 +538,11 @@ def requirements() -> list[str]:
     return sorted(needed)
 
 
+def _stopped(*_: object) -> None:
+    print("ha-check: FAILED: stopped by SIGTERM (the time limit?); stopping what it started", flush=True)
+    sys.exit(124)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv", help="the project's venv (runs the device)")
@@ -552,6 +557,9 @@ def main() -> int:
     if args.requirements:
         print("\n".join(requirements()))
         return 0
+    # `timeout` (ha-check.sh) ends a run that hangs with SIGTERM: stop Home Assistant, the device and
+    # the broker on the way out (the finally blocks), never leave them running.
+    signal.signal(signal.SIGTERM, _stopped)
     return run_checks(args)
 
 
