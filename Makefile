@@ -6,7 +6,7 @@ DATA ?= ../shared/datasets/fer2013.tar.gz
 RUN ?= release
 MODEL ?= models/emotion-edge-fp32.onnx
 
-.PHONY: install test lint format typecheck train evaluate export int8 engine bench bench-model gpu-check clean
+.PHONY: install test lint format typecheck train evaluate export int8 engine bench bench-web bench-model gpu-check clean
 
 # On a Jetson or a Raspberry Pi the venv sees the system's packages: JetPack's TensorRT and its
 # OpenCV with GStreamer, apt's picamera2 (`make setup-device` does the rest: pycuda, numpy<2).
@@ -93,6 +93,12 @@ bench:
 	$(BIN)/emotion-edge bench --faces 4 --frames 1000 --json runs/bench-4faces.json
 	$(BIN)/emotion-edge bench --faces 1 --frames 600 --pace 30 --json runs/bench-1face-30fps.json
 	$(BIN)/emotion-edge bench --faces 4 --frames 600 --pace 30 --json runs/bench-4faces-30fps.json
+
+# The loop with the live view on: nobody watching, then one viewer reading the stream (README, Live view).
+bench-web:
+	mkdir -p runs
+	$(BIN)/emotion-edge bench --faces 1 --frames 600 --web --web-viewers 0 --json runs/bench-web-0.json
+	$(BIN)/emotion-edge bench --faces 1 --frames 600 --web --web-viewers 1 --json runs/bench-web-1.json
 
 bench-model:
 	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx --batch 1 8 --runs 1000

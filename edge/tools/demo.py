@@ -26,6 +26,7 @@ log = logging.getLogger("emotion-edge")
 DEMO_DEVICE = "demo"
 BASE = "emotion-edge"
 DEFAULT_OUT = Path("runs/demo")
+WEB_PORT = 8080  # the live view's usual port: a page left open finds the next demo again
 DEV_YUNET = Path(paths.DEV_YUNET)  # beside a development checkout only
 
 
@@ -51,6 +52,14 @@ def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", help="publish to this existing broker instead of starting one")
     p.add_argument("--port", type=int, default=1883, help="with --host: its port (default 1883)")
     p.add_argument("--no-gif", action="store_true", help="skip the GIF and the still picture")
+    p.add_argument(
+        "--web-port",
+        type=int,
+        default=WEB_PORT,
+        help=f"the live view's port on 127.0.0.1 (default {WEB_PORT}, or a free one when it is taken; 0: a free one)",
+    )
+    p.add_argument("--no-web", action="store_true", help="no live view in the browser")
+    p.add_argument("--loop", action="store_true", help="play the clip again and again, until Ctrl+C")
     p.add_argument("--cache-dir", type=Path, help="where the generated clip is kept (default ~/.cache/emotion-edge)")
     p.set_defaults(func=cmd_demo)
 
@@ -81,13 +90,16 @@ def find_detector(configured: str | None) -> Path:
         ) from exc
 
 
-def demo_config(args: argparse.Namespace, source: str, detector: Path, host: str, port: int) -> Any:
+def demo_config(
+    args: argparse.Namespace, source: str, detector: Path, host: str, port: int, web_port: int | None = None
+) -> Any:
+    """``web_port``: the live view's port on 127.0.0.1; None: no live view."""
     from edge.config import load_config
 
     args.out.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, dict[str, Any]] = {
         # A clip plays at its own rate like a camera (frames the loop cannot keep up with are dropped).
-        "source": {"uri": source, "loop": False, "realtime": True},
+        "source": {"uri": source, "loop": bool(getattr(args, "loop", False)), "realtime": True},
         "detector": {"model": str(detector)},
         "model": {"path": args.model},
         "stats": {"interval_s": 3.0},
@@ -102,8 +114,24 @@ def demo_config(args: argparse.Namespace, source: str, detector: Path, host: str
             # Quicker than a real device's defaults, so a 12 s clip shows every kind of message.
             "rate": {"stats_interval_s": 3.0, "emotion_none_after_s": 1.0},
         },
+        # The live view, on this machine only: what the device sees, in the browser.
+        "web": {"enabled": web_port is not None, "host": "127.0.0.1", "port": web_port or 0},
     }
     return load_config(args.config, overrides=overrides)
+
+
+def free_port(wanted: int) -> int:
+    """``wanted`` when it is free on 127.0.0.1 (0: any), else a free port the system picks."""
+    import socket
+
+    for port in (wanted, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise DemoError("no free TCP port on 127.0.0.1 for the live view; pass --no-web")
 
 
 def check_model(model: Path) -> None:
@@ -157,14 +185,19 @@ def run_demo(args: argparse.Namespace) -> int:
         host, port = broker.host, broker.port
         print(f"broker: {broker.name} on {host}:{port}, started for this demo")
     try:
-        config = demo_config(args, source, detector, host, port)
+        web_port = None if args.no_web else free_port(args.web_port)
+        config = demo_config(args, source, detector, host, port, web_port)
         outputs = DemoOutputs(args.out / "annotated.mp4", None, None, args.out / "messages.jsonl")
         viewer = MqttConfig.from_dict({"host": host, "port": port, "base": BASE, "device_id": DEMO_DEVICE})
         subscriber = DemoSubscriber(viewer, sys.stdout, outputs.messages).start()
         print(
             f"subscriber: listening on {subscription(BASE, DEMO_DEVICE)} and "
-            f"{ha_configs(viewer.discovery.prefix, DEMO_DEVICE)}; the device starts now\n"
+            f"{ha_configs(viewer.discovery.prefix, DEMO_DEVICE)}; the device starts now"
         )
+        if web_port is not None:
+            until = "until Ctrl+C" if args.loop else "while the clip plays; --loop keeps it playing"
+            print(f"live view: http://127.0.0.1:{web_port}/  (open it in a browser, {until})")
+        print()
         try:
             code = run_device(config, max_frames=args.frames)
             subscriber.wait_offline(5.0)  # the device's last word, "offline", is worth seeing

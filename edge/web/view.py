@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 TIMELINE_STEP_S = 0.5  # one timeline point per this many seconds (or sooner, on a change)
 STALE_AFTER_S = 3.0  # no frame for this long: the page says so
+NONE_AFTER_S = 1.0  # the timeline says "none" once no face was seen this long (a missed frame is no gap)
 
 
 def without_secrets(uri: Any) -> Any:
@@ -68,6 +69,7 @@ class WebView:
             maxlen=int(config.timeline_s / TIMELINE_STEP_S) + 64
         )
         self._timeline_lock = threading.Lock()
+        self._no_face_since: float | None = None
         self._started = time.monotonic()
         self.server: Any = None
         self.url = ""
@@ -105,6 +107,12 @@ class WebView:
         self._result = result
         self._result_at = time.monotonic()
         main = result.main_face
+        if main is not None:
+            self._no_face_since = None
+        else:
+            since = self._no_face_since = self._no_face_since or result.timestamp
+            if result.timestamp - since < NONE_AFTER_S and self._timeline:
+                return
         emotion = main.emotion if main is not None else "none"
         last = self._timeline[-1] if self._timeline else None
         if last is None or result.timestamp - last[0] >= TIMELINE_STEP_S or last[1] != emotion:

@@ -100,15 +100,25 @@
       g.fillStyle = "#1b2026";
       g.fillRect(left, top + rowH * i + rowH - 1, w - left - 4, 1);
     });
-    for (let i = 0; i < points.length; i++) {
-      const [t, emotion, score] = points[i];
-      const end = i + 1 < points.length ? Math.min(points[i + 1][0], t + 2) : Math.min(now, t + 2);
+    // Runs of the same emotion are drawn as one bar, shaded by their mean score.
+    let i = 0;
+    while (i < points.length) {
+      const [start, emotion] = points[i];
+      let j = i, sum = 0, n = 0;
+      while (j < points.length && points[j][1] === emotion && (j === i || points[j][0] - points[j - 1][0] <= 2)) {
+        if (points[j][2] !== null) { sum += points[j][2]; n++; }
+        j++;
+      }
+      const last = points[j - 1][0];
+      const end = j < points.length ? Math.min(points[j][0], last + 2) : Math.min(now, last + 2);
       const row = rows.indexOf(emotion);
-      if (row < 0) continue;
-      g.fillStyle = emotion === "none" ? "#444c56" : colours[emotion] || "#888";
-      g.globalAlpha = score === null ? 0.6 : 0.35 + 0.65 * score;
-      const x0 = Math.max(left, x(t)), x1 = Math.max(x0 + 1, x(end));
-      g.fillRect(x0, top + rowH * row + 2, x1 - x0, rowH - 4);
+      if (row >= 0) {
+        g.fillStyle = emotion === "none" ? "#444c56" : colours[emotion] || "#888";
+        g.globalAlpha = n ? 0.35 + 0.65 * (sum / n) : 0.6;
+        const x0 = Math.max(left, Math.round(x(start))), x1 = Math.max(x0 + 1, Math.round(x(end)));
+        g.fillRect(x0, top + rowH * row + 2, x1 - x0, rowH - 4);
+      }
+      i = j;
     }
     g.globalAlpha = 1;
     g.fillStyle = "#9aa3ad";

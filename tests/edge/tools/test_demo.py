@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,7 @@ def test_the_demo_runs_the_device_publishes_through_its_own_broker_and_shows_wha
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "broker: " in done.stdout and "started for this demo" in done.stdout
+    assert re.search(r"live view: http://127\.0\.0\.1:\d+/", done.stdout)  # the browser view, on this machine
     assert "subscriber <- emotion-edge/demo/availability: online" in done.stdout
     assert "subscriber <- emotion-edge/demo/availability: offline" in done.stdout
     assert "subscriber <- emotion-edge/demo/faces: frame" in done.stdout
