@@ -35,6 +35,7 @@ ASSETS = {
     "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 BOUNDARY = "frame"
+MAX_CONNECTIONS = 64  # open at once (streams, page loads, idle keep-alives); more are closed at once
 STREAM_SEND_BUFFER = 64 * 1024  # bytes; the kernel doubles it: a few pictures in flight
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -62,6 +63,29 @@ class _Server(ThreadingHTTPServer):
     auth: Authenticator
     assets: dict[str, bytes]
     stopping: threading.Event
+    connections = 0
+    _count_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # A thread per connection, but not without end: past the limit a connection is closed at once.
+        with self._count_lock:
+            if self.connections >= MAX_CONNECTIONS:
+                full = True
+            else:
+                full = False
+                self.connections += 1
+        if full:
+            log.debug("live view: %d connections open, refusing one from %s", MAX_CONNECTIONS, client_address[0])
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count_lock:
+                self.connections -= 1
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The TLS handshake happens here, on the connection's own thread, so a client that stalls

@@ -115,3 +115,25 @@ def test_tls_with_a_certificate_pair(live_view, certificate: tuple[Path, Path]) 
     assert get(view.url + "api/state", {}, context).status == 401
     cookie = get(view.url + "?token=" + TOKEN, {}, context).headers["Set-Cookie"]
     assert "Secure" in cookie
+
+
+def test_connections_are_capped(live_view, monkeypatch) -> None:
+    import socket
+
+    from edge.web import server
+
+    monkeypatch.setattr(server, "MAX_CONNECTIONS", 5)
+    view = live_view(Credentials(token=TOKEN))
+    port = int(view.url.rsplit(":", 1)[1].strip("/"))
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]  # say nothing, hold a thread each
+    try:
+        with pytest.raises(OSError):  # closed at once, not served
+            get(view.url, {"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        for sock in idle:
+            sock.close()
+    for _ in range(50):  # the server sees the idle ones go
+        if get(view.url, {"Authorization": f"Bearer {TOKEN}"}).status == 200:
+            break
+    else:
+        raise AssertionError("the view did not serve again after the idle connections closed")

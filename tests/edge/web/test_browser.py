@@ -37,8 +37,9 @@ def browser() -> Iterator[object]:
         pytest.skip("selenium is not installed (pip install '.[dev]')")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1140"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(arg)
+    options.add_argument("--window-size=1280,1140")
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
