@@ -1,5 +1,9 @@
 """A viewer that never reads does not slow the loop: frames processed in equal spells of time, counted,
-with the live view on and no viewer, and with a viewer that connected and then stopped reading."""
+with the live view on and no viewer, and with a viewer that connected and then stopped reading.
+
+A loop that waited for that viewer would process next to nothing once the viewer's socket is full;
+one that does not processes as many frames as without it, within the noise of a shared machine
+(spells of the same kind differ by up to a half there, so the bound is loose and the spells alternate)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from edge.web.view import WebView
 from tests.edge.web.helpers import open_stalled_stream
 
 pytestmark = pytest.mark.shared
-SPELL_S = 2.5
+SPELL_S = 2.0
+PAIRS = 3
 
 
 def frames_in_a_spell(config: DeviceConfig, pipeline: FacePipeline, view: WebView) -> int:
@@ -45,7 +50,7 @@ def test_a_stalled_viewer_does_not_slow_the_loop(device_config: Callable[..., De
     viewer = None
     try:
         frames_in_a_spell(config, pipeline, view)  # warm-up: caches, the clip, ONNX Runtime
-        for _ in range(2):  # alternate, so drift in the machine's load hits both alike
+        for _ in range(PAIRS):  # alternate, so drift in the machine's load hits both alike
             counts["no viewer"].append(frames_in_a_spell(config, pipeline, view))
             if viewer is None:
                 assert view.frames.encoded == 0  # the view is on, but with no viewer nothing is encoded
@@ -53,19 +58,17 @@ def test_a_stalled_viewer_does_not_slow_the_loop(device_config: Callable[..., De
             counts["stalled viewer"].append(frames_in_a_spell(config, pipeline, view))
             assert view.frames.viewers == 1  # it is still connected, just not reading
         encoded_while_stalled = view.frames.encoded
-        counts["stalled viewer"].append(frames_in_a_spell(config, pipeline, view))
-        counts["no viewer"].append(0)  # keep the lists even for the report below
+        last_spell = frames_in_a_spell(config, pipeline, view)
     finally:
         if viewer is not None:
             viewer.close()
         view.close()
-    print("frames per", SPELL_S, "s spell:", counts)
-    none, stalled = sum(counts["no viewer"][:2]), sum(counts["stalled viewer"][:2])
+    print("frames per", SPELL_S, "s spell:", counts, "then, stalled:", last_spell)
+    none, stalled = sum(counts["no viewer"]), sum(counts["stalled viewer"])
     assert none > 50, counts
-    # Within noise: the shared 2-core machine varies by some percent from spell to spell.
-    assert stalled >= 0.8 * none, counts
+    assert stalled >= 0.6 * none, counts
     # The viewer really stalled: its connection filled up and nothing more was encoded for it
     # during the last spell, while the loop went on.
     assert view.frames.encoded == encoded_while_stalled, counts
-    assert counts["stalled viewer"][2] > 50
+    assert last_spell > 30, last_spell
     assert encoded_while_stalled < stalled / 4
