@@ -92,3 +92,22 @@ def test_the_server_refuses_a_public_address_without_credentials_even_when_built
     config = WebConfig.model_construct(enabled=True, host="0.0.0.0", port=0)
     with pytest.raises(WebError, match="not a loopback address"):
         WebServer(config, None, Credentials())
+
+
+def test_run_refuses_to_start_on_a_public_address_without_credentials(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    toml = tmp_path / "device.toml"
+    toml.write_text('[web]\nenabled = true\nhost = "0.0.0.0"\n')
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-m", "emotion_edge.cli", "run", "--config", str(toml)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "web.host='0.0.0.0' lets other machines open the live view, so it needs credentials" in done.stderr
+    assert "Traceback" not in done.stderr
