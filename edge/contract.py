@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge import registry
+
 FER2013_CLASSES: tuple[str, ...] = (
     "angry",
     "disgust",
@@ -23,7 +25,7 @@ FER2013_CLASSES: tuple[str, ...] = (
     "surprise",
 )
 INPUT_SIZE = 48
-EQUALIZE_METHODS = ("none", "hist", "clahe")
+EQUALIZE_METHODS = registry.EQUALIZE_METHODS  # the names live with the other choices (light to import)
 
 Uint8Array = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]

@@ -19,8 +19,16 @@ BACKENDS: dict[str, str] = {
     "tensorrt": "a TensorRT engine with pycuda buffers; refuses to start where it cannot load",
 }
 
+# Contrast equalisation of a face crop before the classifier (edge.contract.Preprocessing; training's --equalize).
+EQUALIZERS: dict[str, str] = {
+    "none": "the crop as it is",
+    "hist": "global histogram equalisation (the release models)",
+    "clahe": "contrast-limited adaptive histogram equalisation",
+}
+
 DETECTOR_KINDS: tuple[str, ...] = tuple(DETECTORS)
 BACKEND_NAMES: tuple[str, ...] = tuple(BACKENDS)
+EQUALIZE_METHODS: tuple[str, ...] = tuple(EQUALIZERS)
 
 
 def unknown_choice(key: str, value: object, registry: dict[str, str]) -> str:

@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from edge import paths
-from edge.contract import EQUALIZE_METHODS
 from edge.fields import ConfigError, Layers, OneOf, Rule, Section
+from edge.registry import EQUALIZERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,7 +55,7 @@ class TrainConfig(Section):
     class_weighting: ClassWeighting = Field("sqrt_inv", description="loss weight per class from its frequency")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="weight average; 0 disables it")
     patience: int = Field(40, ge=0, description="early-stopping patience in epochs (0: never stop early)")
-    equalize: Annotated[str, OneOf(EQUALIZE_METHODS)] = Field("hist", description="contrast equalisation of faces")
+    equalize: Annotated[str, OneOf(EQUALIZERS)] = Field("hist", description="contrast equalisation of faces")
     augment: bool = Field(True, description="random flips, shifts, rotations, erasing of training images")
     widths: list[Width] = Field(default_factory=lambda: [32, 64, 128, 256], description="channels per stage")
     depths: list[Width] = Field(default_factory=lambda: [1, 2, 2, 2], description="blocks per stage")
