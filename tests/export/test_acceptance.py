@@ -71,3 +71,10 @@ def test_bench_can_make_its_four_face_clip_from_the_demo_photos(tmp_path: Path, 
     assert len(list(photos.glob("images/*.jpg"))) == 8
     clip = make_bench_clip(photos, 4, tmp_path / "four.avi", frames=20, detector_model=yunet_model)
     assert clip.is_file() and clip.stat().st_size > 10_000
+
+
+def test_the_bench_summary_reads_benchs_own_report() -> None:
+    from export.acceptance import _bench_summary
+
+    report = {"fps": 61.2, "backend": "tensorrt", "latency_ms": {"end_to_end": {"p50": 12.1, "p99": 15.0}}}
+    assert _bench_summary({"1face": report}) == "1face: 61.2 fps, end to end p50/p99 12.1/15.0 ms (tensorrt)"
