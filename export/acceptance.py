@@ -150,7 +150,7 @@ def step_agreement(ctx: Context) -> Step:
     rows = []
     for precision, model in (("fp16", ctx.fp32), ("int8", ctx.int8)):
         if precision in ctx.engines:
-            rows.append(compare(model, precision, faces, 8, 200))
+            rows.append(compare(model, precision, faces, 8, 200, engine=ctx.engines[precision]))
     if not rows:
         return Step("agreement", SKIPPED, "no engine was built (see the engine steps)")
     text = "; ".join(

@@ -69,14 +69,19 @@ def made_faces(n: int, model: Path, seed: int = 0) -> npt.NDArray[np.uint8]:
 
 
 def compare(
-    onnx_path: Path, precision: str, faces: npt.NDArray[np.uint8], max_batch: int, runs: int
+    onnx_path: Path,
+    precision: str,
+    faces: npt.NDArray[np.uint8],
+    max_batch: int,
+    runs: int,
+    engine: Path | None = None,
 ) -> dict[str, object]:
     from edge.classify import OnnxRuntimeClassifier
     from edge.tensorrt.backend import TensorRTClassifier
     from edge.tensorrt.engine_manager import default_engine_path, ensure_engine
 
     reference = OnnxRuntimeClassifier(onnx_path, providers=["CPUExecutionProvider"])
-    engine = default_engine_path(onnx_path, precision)
+    engine = engine or default_engine_path(onnx_path, precision)
     ensure_engine(onnx_path, reference.info, engine, precision, max_batch, rebuild=True)
     trt = TensorRTClassifier(engine, reference.info, max_batch)
     try:
