@@ -221,7 +221,8 @@ def _bench_summary(results: dict[str, Any]) -> str:
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=600)
+    # A first start builds the engine (minutes); the service extends its own start limit up to 45 min.
+    return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=2800)
 
 
 def _show(prop: str) -> str:
