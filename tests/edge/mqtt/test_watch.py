@@ -146,12 +146,15 @@ def test_device_selects_one_device(make_publisher, broker: Broker, watch) -> Non
 def test_watch_waits_for_a_broker_that_is_down_and_then_shows_the_stream(make_publisher, tmp_path: Path, watch) -> None:
     broker = Broker(tmp_path)
     w = watch("--host", broker.host, "--port", str(broker.port), "--json", "--count", "1")
-    time.sleep(1.0)
+    # Its first words on stderr come once it has tried (a fixed sleep loses that race on a busy machine).
+    assert w.proc.stderr is not None
+    first = w.proc.stderr.readline()
     assert w.proc.poll() is None  # still waiting, not crashed
     broker.start()
     try:
         make_publisher(port=broker.port)
         status, err, lines = w.finish(timeout=15)
+        err = first + err
         assert status == 0 and json.loads(lines[0])["kind"] == "availability"
         assert "refused" in err and "Traceback" not in err  # it said why it was waiting
     finally:
