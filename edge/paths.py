@@ -23,14 +23,12 @@ DEV_YUNET = f"{SHARED}/models/face_detection_yunet.onnx"
 def locate_detector(configured: str | None = None) -> str | None:
     """YuNet where `run`, `demo` and `bench` all look, in this order: the configured file, else
     ``models/`` (where `emotion-edge models fetch` puts it), else ``../shared/models/`` beside a
-    development checkout (from the working directory, or from this checkout's root). None when
+    development checkout (both from the working directory, as every default path here). None when
     none of them holds a file."""
     from pathlib import Path
 
-    checkout = Path(__file__).resolve().parents[1]
     candidates = [configured] if configured else []
-    candidates += [DETECTOR, str(checkout / DETECTOR), DEV_YUNET, str(checkout / DEV_YUNET)]
-    for candidate in candidates:
+    for candidate in [*candidates, DETECTOR, DEV_YUNET]:
         if candidate and Path(candidate).is_file():
             return candidate
     return None
