@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 def summarise(kind: str, payload: Any) -> str:
-    """One line for one message of the contract (``kind``: availability, faces, emotion, stats, discovery)."""
+    """One line for one message of the contract (``kind``: availability, faces, emotion, presence, stats,
+    discovery)."""
     if kind == "availability":
         return str(payload)
     if not isinstance(payload, dict):
@@ -46,8 +47,13 @@ def summarise(kind: str, payload: Any) -> str:
             f"{payload.get('faces')} face(s) now, {payload.get('backend')}, "
             f"model {model.get('name')} {model.get('version')}"
         )
+    if kind == "presence":
+        who = "occupied" if payload.get("occupied") else "nobody"
+        score = payload.get("score")
+        emotion = f"{payload.get('emotion')} {score:.2f}" if isinstance(score, (int, float)) else payload.get("emotion")
+        return f"{payload.get('faces')} face(s), {who}, {emotion} at {payload.get('time')}"
     if kind == "discovery":
-        return f"Home Assistant discovery: sensor {payload.get('name', '?')!r}"
+        return f"Home Assistant discovery: {payload.get('name', '?')!r}"
     return json.dumps(payload)[:100]
 
 

@@ -138,4 +138,8 @@ def test_each_kind_of_message_is_summarised_in_one_line() -> None:
     assert summarise("emotion", {"emotion": "none", "score": None, "face_id": None}) == "none (no face in view)"
     stats = {"fps": 14.8, "frames": 300, "faces": 2, "backend": "onnxruntime", "model": {"name": "m", "version": "1"}}
     assert summarise("stats", stats) == "14.8 fps, 300 frames, 2 face(s) now, onnxruntime, model m 1"
-    assert summarise("discovery", {"name": "Emotion"}) == "Home Assistant discovery: sensor 'Emotion'"
+    assert summarise("discovery", {"name": "Emotion"}) == "Home Assistant discovery: 'Emotion'"
+    seen = {"faces": 2, "occupied": True, "emotion": "happy", "score": 0.8712, "time": "2024-06-10T06:13:20.123Z"}
+    assert summarise("presence", seen) == "2 face(s), occupied, happy 0.87 at 2024-06-10T06:13:20.123Z"
+    empty = {"faces": 0, "occupied": False, "emotion": "none", "score": None, "time": "2024-06-10T06:13:24.500Z"}
+    assert summarise("presence", empty) == "0 face(s), nobody, none at 2024-06-10T06:13:24.500Z"
