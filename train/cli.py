@@ -41,7 +41,8 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--strict-size", action="store_true", help="reject images that are not 48x48")
     p.add_argument(
         "--init",
-        help="start from this checkpoint's weights (a best.pt: its selected weights) instead of a random "
+        help="start from this checkpoint's weights (a best.pt: its selected weights) or from a model this "
+        "project exported (.onnx, e.g. models/emotion-edge-fp32.onnx) instead of a random "
         "initialisation, for a warm restart or fine-tuning; same architecture and classes",
     )
     p.add_argument(
@@ -59,6 +60,26 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="blend each training batch with a shuffled copy of itself, weights drawn from Beta(a, a), "
         "and the loss likewise (0: off, the default)",
     )
+    p.add_argument(
+        "--labels",
+        choices=["fer2013", "ferplus"],
+        help="training targets: FER2013's one label per image (default) or FER+'s ten votes (needs --votes)",
+    )
+    p.add_argument("--votes", help="FER+ votes file, e.g. ../shared/datasets/ferplus-fer2013new.csv")
+    p.add_argument(
+        "--ferplus-weight",
+        type=float,
+        help="with --labels ferplus: share of the FER+ vote distribution in each target, the rest being the "
+        "FER2013 label (default 1: votes only)",
+    )
+    p.add_argument(
+        "--select-on",
+        choices=["fer2013", "ferplus", "mean"],
+        help="PublicTest top-1 that selects the epoch: FER2013 labels (default), FER+ majority, or their mean",
+    )
+    p.add_argument("--no-test", action="store_true", help="do not score PrivateTest at the end (probes)")
+    p.add_argument("--device-crop", action="store_true", help="jitter framing like the device's YuNet crops")
+    p.add_argument("--camera", action="store_true", help="camera degradations: down-and-up scaling, JPEG")
     p.add_argument("--resume", action="store_true", help="continue OUT/NAME from its last.pt, exactly")
     p.add_argument("--stop-after", type=int, help="pause after this epoch (continue later with --resume)")
     p.set_defaults(func=cmd_train)
@@ -92,6 +113,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "distill_weight": args.distill_weight,
         "distill_temperature": args.distill_temperature,
         "mixup_alpha": args.mixup_alpha,
+        "labels": args.labels,
+        "votes": args.votes,
+        "ferplus_weight": args.ferplus_weight,
+        "select_on": args.select_on,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -102,11 +127,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg.augment = cfg.augment and not args.no_augment
     cfg.skip_bad = cfg.skip_bad or args.skip_bad
     cfg.strict_size = cfg.strict_size or args.strict_size
+    cfg.test_report = cfg.test_report and not args.no_test
+    cfg.device_crop = cfg.device_crop or args.device_crop
+    cfg.camera = cfg.camera or args.camera
     report = train(cfg.validate(), resume=args.resume, stop_after=args.stop_after)
     if report is None:
         print(f"paused; continue with: emotion-edge train --name {cfg.name} --out {cfg.out} --resume")
         return 0
-    print(f"run directory: {cfg.run_dir}\ntest top-1 {100 * report.top1:.2f}%  macro-F1 {100 * report.macro_f1:.2f}%")
+    which = "test" if cfg.test_report else "val (PrivateTest not scored: --no-test)"
+    print(f"run directory: {cfg.run_dir}")
+    print(f"{which} top-1 {100 * report.top1:.2f}%  macro-F1 {100 * report.macro_f1:.2f}%")
     return 0
 
 
@@ -126,13 +156,30 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--yunet", type=Path, default=Path(DEFAULT_YUNET), help="YuNet model for --wild")
     p.add_argument("--margins", help="comma-separated crop margins to compare on --wild (default: the model's)")
     p.add_argument("--align", choices=["model", "on", "off", "both"], default="model", help="eye alignment on --wild")
+    p.add_argument(
+        "--votes",
+        help="FER+ votes file (e.g. ../shared/datasets/ferplus-fer2013new.csv): also print the honest figures "
+        "(FER2013 labels with and without the Training duplicates, FER+ majority label, the whole pipeline "
+        "on --wild with a 95 %% interval, per-class recall for each)",
+    )
+    p.add_argument("--figures-json", type=Path, help="with --votes: also write the honest figures as JSON")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate_model
 
-    if args.wild:
+    if args.votes:
+        from train.honest_eval import honest_figures
+
+        if not args.model.is_file():
+            raise FileNotFoundError(f"model not found: {args.model} (expected a best.pt checkpoint or an .onnx file)")
+        honest = honest_figures(args.model, args.data, args.votes, args.split, args.wild, args.yunet)
+        print(honest.format())
+        print()
+        if args.figures_json:
+            honest.save(args.figures_json)
+    if args.wild and (args.margins or args.align != "model" or not args.votes):
         evaluate_wild_policies(args)
     report = evaluate_model(args.model, args.data, args.split, skip_bad=args.skip_bad)
     print(report.format())

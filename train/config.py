@@ -10,6 +10,8 @@ from typing import Any
 from edge.contract import EQUALIZE_METHODS
 
 CLASS_WEIGHTING = ("none", "sqrt_inv", "inv")
+LABELS = ("fer2013", "ferplus")
+SELECT_ON = ("fer2013", "ferplus", "mean")
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,16 @@ class TrainConfig:
     limit_eval: int = 0  # >0: at most that many val/test images
     skip_bad: bool = False
     strict_size: bool = False
+    # FER+ (train/ferplus.py): with labels "ferplus" the target of a training image is
+    # ferplus_weight x its FER+ vote distribution + (1 - ferplus_weight) x its FER2013 label.
+    labels: str = "fer2013"
+    votes: str = ""  # FER+'s fer2013new.csv (needed for labels "ferplus" and select_on ferplus|mean)
+    ferplus_weight: float = 1.0
+    select_on: str = "fer2013"  # val top-1 that picks the epoch: FER2013 labels, FER+ majority, their mean
+    test_report: bool = True  # score PrivateTest at the end (off for probes: select first, test once)
+    device_crop: bool = False  # re-frame faces to the device's YuNet box (train/augment.py, crop_stats.py)
+    yunet: str = "../shared/models/face_detection_yunet.onnx"  # the device's detector, for device_crop
+    camera: bool = False  # camera degradations: down-and-up scaling, JPEG (train/augment.py)
 
     def validate(self) -> TrainConfig:
         positive = ("epochs", "batch_size")
@@ -87,6 +99,14 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if any(not isinstance(t, str) or not t for t in self.teachers):
             raise ConfigError(f"teachers must be a list of checkpoint or .onnx paths, got {self.teachers!r}")
+        if self.labels not in LABELS:
+            raise ConfigError(f"labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
+        if self.select_on not in SELECT_ON:
+            raise ConfigError(f"select_on must be one of {', '.join(SELECT_ON)}, got {self.select_on!r}")
+        if (self.labels == "ferplus" or self.select_on != "fer2013") and not self.votes:
+            raise ConfigError("labels ferplus and select_on ferplus|mean need votes: the FER+ votes file (--votes)")
+        if not 0.0 <= self.ferplus_weight <= 1.0:
+            raise ConfigError(f"ferplus_weight must be in [0, 1], got {self.ferplus_weight}")
         if len(self.widths) != len(self.depths) or not self.widths:
             raise ConfigError(f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
         return self
