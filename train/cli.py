@@ -174,12 +174,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         if not args.model.is_file():
             raise FileNotFoundError(f"model not found: {args.model} (expected a best.pt checkpoint or an .onnx file)")
-        honest = honest_figures(args.model, args.data, args.votes, args.split, args.wild, args.yunet)
+        policy = None
+        if args.margins or args.align in ("on", "off"):  # one policy for the honest figures: the first asked
+            from dataclasses import replace
+
+            from train.evaluate import policy_of
+
+            policy = policy_of(args.model)
+            if args.margins:
+                policy = replace(policy, margin=float(args.margins.split(",")[0]))
+            if args.align in ("on", "off"):
+                policy = replace(policy, align=args.align == "on")
+        honest = honest_figures(args.model, args.data, args.votes, args.split, args.wild, args.yunet, policy=policy)
         print(honest.format())
         print()
         if args.figures_json:
             honest.save(args.figures_json)
-    if args.wild and (args.margins or args.align != "model" or not args.votes):
+    if args.wild and not args.votes:
         evaluate_wild_policies(args)
     report = evaluate_model(args.model, args.data, args.split, skip_bad=args.skip_bad)
     print(report.format())

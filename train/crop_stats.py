@@ -48,13 +48,14 @@ def device_face(img: npt.NDArray[np.uint8], detector: YuNetDetector) -> Face | N
     pad = int(PAD * n)
     canvas = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     canvas = cv2.resize(canvas, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-    faces = detector.detect(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+    faces = detector.detect(np.asarray(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR), dtype=np.uint8))
     if not faces:
         return None
     f = faces[0]
     bx, by, bw, bh = f.box
     box = (bx / UPSCALE - pad, by / UPSCALE - pad, bw / UPSCALE, bh / UPSCALE)
-    return Face(box, f.score, None if f.landmarks is None else f.landmarks / UPSCALE - pad)
+    marks = None if f.landmarks is None else (f.landmarks / UPSCALE - pad).astype(np.float32)
+    return Face(box, f.score, marks)
 
 
 def device_boxes(images: npt.NDArray[np.uint8], detector: YuNetDetector) -> npt.NDArray[np.float32]:
@@ -113,10 +114,10 @@ def cached_device_boxes(
 def wild_crops(root: Path, detector: YuNetDetector, policy: CropPolicy) -> list[dict[str, float]]:
     out = []
     for path in sorted((root / "images").iterdir()):
-        image = cv2.imread(str(path))
-        if image is None:
+        read = cv2.imread(str(path))
+        if read is None:
             continue
-        faces = detector.detect(image)
+        faces = detector.detect(np.asarray(read, dtype=np.uint8))
         if not faces:
             continue
         f = faces[0]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.contract import CropPolicy
 from train.dataset import LoadOptions, load_dataset
 
 
@@ -126,7 +127,10 @@ def honest_figures(
     yunet: Path | None = None,
     duplicates: Path | None = None,
     skip_bad: bool = False,
+    policy: CropPolicy | None = None,
 ) -> HonestReport:
+    """``policy`` overrides the model's crop policy on ``wild`` (a checkpoint carries the training
+    default, not the one its export will record)."""
     from train.duplicates import DUPLICATES_FILE, read_duplicates
     from train.evaluate import checkpoint_predictor, onnx_predictor, policy_of
 
@@ -180,7 +184,7 @@ def honest_figures(
 
         if yunet is None:
             raise ValueError("--wild needs the YuNet model (--yunet)")
-        policy = policy_of(model)
+        policy = policy or policy_of(model)
         wild_labels, wild_pred, skipped = wild_predictions(wild, yunet, predict, classes, policy)
         excluded = {"photos of a class the model lacks": skipped}
         no_face = int((wild_pred < 0).sum())

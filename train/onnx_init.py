@@ -93,8 +93,9 @@ def emotionnet_from_onnx(
             if tuple(conv.weight.shape) != w.shape:
                 raise OnnxInitError(f"--init: {path}: conv weight {w.shape}, expected {tuple(conv.weight.shape)}")
             conv.weight.copy_(torch.from_numpy(w))
-            bn.running_mean.zero_()
-            bn.running_var.fill_(1.0 - bn.eps)
+            mean, var = _stats(bn)
+            mean.zero_()
+            var.fill_(1.0 - bn.eps)
             bn.weight.fill_(1.0)
             bn.bias.copy_(torch.from_numpy(b))
         net.classifier.weight.copy_(torch.from_numpy(fc_w))
@@ -102,6 +103,12 @@ def emotionnet_from_onnx(
     if calibration is not None:
         calibrate_batchnorm(net, calibration)
     return net.eval()
+
+
+def _stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    if bn.running_mean is None or bn.running_var is None:
+        raise OnnxInitError("BatchNorm without running statistics")
+    return bn.running_mean, bn.running_var
 
 
 @torch.no_grad()
@@ -126,13 +133,14 @@ def calibrate_batchnorm(net: EmotionNet, x: torch.Tensor) -> None:
             h.remove()
     for conv, bn in zip(convs, bns):
         mean, var = stats[conv]
+        running_mean, running_var = _stats(bn)
         # The function is z * w / sqrt(v + eps) + (b - m * w / sqrt(v + eps)); fold the old BN in first.
-        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-        shift = bn.bias.double() - bn.running_mean.double() * scale
+        scale = bn.weight.double() / torch.sqrt(running_var.double() + bn.eps)
+        shift = bn.bias.double() - running_mean.double() * scale
         # Now output = z * scale + shift for the current conv z; put the scale into the conv.
         conv.weight.mul_(scale.view(-1, 1, 1, 1).to(conv.weight.dtype))
         mean, var = mean * scale, var * scale * scale
-        bn.running_mean.copy_(mean.float())
-        bn.running_var.copy_(var.float())
+        running_mean.copy_(mean.float())
+        running_var.copy_(var.float())
         bn.weight.copy_(torch.sqrt(var + bn.eps).float())
         bn.bias.copy_((shift + mean).float())
