@@ -28,7 +28,8 @@ def needs_torch(what: str) -> None:
 
 
 # Flags are generated from TrainConfig's fields (edge.fields.add_flags); only these differ from --field-name.
-FLAG_NAMES = {"teachers": "--teacher"}  # repeated: one checkpoint or model per --teacher
+# --teacher is repeated (one checkpoint or model per flag); --test/--no-test scores PrivateTest at the end or not.
+FLAG_NAMES = {"teachers": "--teacher", "test_report": "--test"}
 REPEATED = ("teachers",)
 
 
@@ -70,7 +71,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if report is None:
         print(f"paused; continue with: emotion-edge train --name {cfg.name} --out {cfg.out} --resume")
         return 0
-    print(f"run directory: {cfg.run_dir}\ntest top-1 {100 * report.top1:.2f}%  macro-F1 {100 * report.macro_f1:.2f}%")
+    which = "test" if cfg.test_report else "val (PrivateTest not scored: --no-test)"
+    print(f"run directory: {cfg.run_dir}")
+    print(f"{which} top-1 {100 * report.top1:.2f}%  macro-F1 {100 * report.macro_f1:.2f}%")
     return 0
 
 
@@ -90,13 +93,41 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--yunet", type=Path, default=Path(paths.DEV_YUNET), help="YuNet model for --wild")
     p.add_argument("--margins", help="comma-separated crop margins to compare on --wild (default: the model's)")
     p.add_argument("--align", choices=["model", "on", "off", "both"], default="model", help="eye alignment on --wild")
+    p.add_argument(
+        "--votes",
+        help="FER+ votes file (e.g. ../shared/datasets/ferplus-fer2013new.csv): also print the honest figures "
+        "(FER2013 labels with and without the Training duplicates, FER+ majority label, the whole pipeline "
+        "on --wild with a 95 %% interval, per-class recall for each)",
+    )
+    p.add_argument("--figures-json", type=Path, help="with --votes: also write the honest figures as JSON")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate_model
 
-    if args.wild:
+    if args.votes:
+        from train.honest_eval import honest_figures
+
+        if not args.model.is_file():
+            raise FileNotFoundError(f"model not found: {args.model} (expected a best.pt checkpoint or an .onnx file)")
+        policy = None
+        if args.margins or args.align in ("on", "off"):  # one policy for the honest figures: the first asked
+            from dataclasses import replace
+
+            from train.evaluate import policy_of
+
+            policy = policy_of(args.model)
+            if args.margins:
+                policy = replace(policy, margin=float(args.margins.split(",")[0]))
+            if args.align in ("on", "off"):
+                policy = replace(policy, align=args.align == "on")
+        honest = honest_figures(args.model, args.data, args.votes, args.split, args.wild, args.yunet, policy=policy)
+        print(honest.format())
+        print()
+        if args.figures_json:
+            honest.save(args.figures_json)
+    if args.wild and not args.votes:
         evaluate_wild_policies(args)
     report = evaluate_model(args.model, args.data, args.split, skip_bad=args.skip_bad)
     print(report.format())

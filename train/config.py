@@ -33,6 +33,10 @@ ClassWeighting = Literal["none", "sqrt_inv", "inv"]
 CLASS_WEIGHTING: tuple[str, ...] = typing.get_args(ClassWeighting)
 PathText = Annotated[str, StringConstraints(min_length=1)]
 Width = Annotated[int, Field(ge=1)]
+Labels = Literal["fer2013", "ferplus"]
+LABELS: tuple[str, ...] = typing.get_args(Labels)
+SelectOn = Literal["fer2013", "ferplus", "mean"]
+SELECT_ON: tuple[str, ...] = typing.get_args(SelectOn)
 
 
 class TrainConfig(Section):
@@ -83,11 +87,23 @@ class TrainConfig(Section):
     limit_eval: int = Field(0, ge=0, description="at most this many val and test images (0: all)")
     skip_bad: bool = Field(False, description="skip unreadable images and bad CSV rows (counted)")
     strict_size: bool = Field(False, description="reject images that are not 48x48 (else resized and counted)")
+    # FER+ (train/ferplus.py): with labels "ferplus" the target of a training image is
+    # ferplus_weight x its FER+ vote distribution + (1 - ferplus_weight) x its FER2013 label.
+    labels: Labels = Field("fer2013", description="training targets: FER2013's labels or the FER+ vote blend")
+    votes: str = Field("", description="FER+'s fer2013new.csv (for labels ferplus and select_on ferplus|mean)")
+    ferplus_weight: float = Field(1.0, ge=0, le=1, description="share of the FER+ vote distribution in the target")
+    select_on: SelectOn = Field("fer2013", description="val top-1 that picks the epoch: FER2013, FER+ majority, mean")
+    test_report: bool = Field(True, description="score PrivateTest at the end (off for probes: select, then test once)")
+    device_crop: bool = Field(False, description="re-frame faces like the device's YuNet box (train/augment.py)")
+    yunet: str = Field(paths.DEV_YUNET, description="the device's face detector, for device_crop")
+    camera: bool = Field(False, description="camera degradations: down-and-up scaling, JPEG (train/augment.py)")
 
     @model_validator(mode="after")
     def _architecture(self) -> TrainConfig:
         if len(self.widths) != len(self.depths) or not self.widths:
             raise Rule("widths", f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
+        if (self.labels == "ferplus" or self.select_on != "fer2013") and not self.votes:
+            raise Rule("votes", "labels ferplus and select_on ferplus|mean need votes: the FER+ votes file (--votes)")
         return self
 
     def validate(self) -> TrainConfig:  # type: ignore[override]

@@ -37,7 +37,7 @@ SPLITS = ("train", "val", "test")
 CSV_USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the row of the original fer2013.csv per image (FER+ joins on it)
 
 
 class DatasetError(ValueError):
@@ -78,6 +78,12 @@ class FaceDataset:
     class_names: tuple[str, ...]
     source: str
     report: LoadReport = field(default_factory=LoadReport)
+    # Row of each image in the original fer2013.csv (the CSV's order, or the number in a file named
+    # ``<Usage>_<row>.png``); -1 where the source does not say (e.g. Kaggle's id-named .jpg files).
+    rows: npt.NDArray[np.int64] | None = None
+
+    def row_index(self) -> npt.NDArray[np.int64]:
+        return self.rows if self.rows is not None else np.full(len(self.labels), -1, dtype=np.int64)
 
     def split(self, name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
         if name not in SPLITS:
@@ -104,7 +110,15 @@ class FaceDataset:
             old_to_new[self.class_names.index(name)] = new
         mapped = old_to_new[self.labels]
         keep = mapped >= 0
-        return FaceDataset(self.images[keep], mapped[keep], self.splits[keep], tuple(classes), self.source, self.report)
+        return FaceDataset(
+            self.images[keep],
+            mapped[keep],
+            self.splits[keep],
+            tuple(classes),
+            self.source,
+            self.report,
+            self.row_index()[keep],
+        )
 
 
 @dataclass(frozen=True)
@@ -188,7 +202,7 @@ def _read_cache(cache_file: Path, source: str) -> FaceDataset:
         meta = json.loads(str(data["meta"]))
         report = LoadReport(**meta["report"])
         dataset = FaceDataset(
-            data["images"], data["labels"], data["splits"], tuple(meta["class_names"]), source, report
+            data["images"], data["labels"], data["splits"], tuple(meta["class_names"]), source, report, data["rows"]
         )
     log.info("loaded %d images from cache %s", len(dataset.labels), cache_file)
     return dataset
@@ -198,7 +212,14 @@ def _write_cache(cache_file: Path, dataset: FaceDataset) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     meta = {"class_names": list(dataset.class_names), "report": dataset.report.__dict__}
     tmp = cache_file.with_suffix(".tmp.npz")
-    np.savez(tmp, images=dataset.images, labels=dataset.labels, splits=dataset.splits, meta=json.dumps(meta))
+    np.savez(
+        tmp,
+        images=dataset.images,
+        labels=dataset.labels,
+        splits=dataset.splits,
+        rows=dataset.row_index(),
+        meta=json.dumps(meta),
+    )
     tmp.replace(cache_file)
 
 
@@ -216,6 +237,7 @@ def _decode_csv(source: Path, options: LoadOptions) -> FaceDataset:
     images: list[npt.NDArray[np.uint8]] = []
     labels: list[int] = []
     splits: list[str] = []
+    rows: list[int] = []
     expected = INPUT_SIZE * INPUT_SIZE
     with source.open(newline="") as fh:
         reader = csv.DictReader(fh)
@@ -224,7 +246,7 @@ def _decode_csv(source: Path, options: LoadOptions) -> FaceDataset:
             raise DatasetError(
                 f"{source}: CSV lacks the columns {sorted(missing)}; FER2013's CSV has emotion, pixels, Usage"
             )
-        for row in reader:
+        for row_number, row in enumerate(reader):
             line = reader.line_num
             problem = _csv_row_problem(row, expected)
             if problem:
@@ -236,6 +258,7 @@ def _decode_csv(source: Path, options: LoadOptions) -> FaceDataset:
             images.append(pixels.reshape(INPUT_SIZE, INPUT_SIZE))
             labels.append(int(row["emotion"]))
             splits.append(CSV_USAGE[row["Usage"]])
+            rows.append(row_number)
     if not images:
         raise DatasetError(f"{source}: no usable rows")
     _log_report(source, report)
@@ -246,6 +269,7 @@ def _decode_csv(source: Path, options: LoadOptions) -> FaceDataset:
         FER2013_CLASSES,
         str(source),
         report,
+        np.array(rows, dtype=np.int64),
     )
 
 
@@ -340,6 +364,7 @@ def _decode_tree(source: Path, files: Iterator[tuple[str, bytes]], options: Load
     images: list[npt.NDArray[np.uint8]] = []
     labels: list[int] = []
     splits: list[str] = []
+    rows: list[int] = []
     for split_dir, cls, rel, payload in found:
         image = _decode_image(rel, payload, options, report)
         if image is None:
@@ -347,12 +372,21 @@ def _decode_tree(source: Path, files: Iterator[tuple[str, bytes]], options: Load
         images.append(image)
         labels.append(class_names.index(cls))
         splits.append(_split_of(_TREE_SPLIT[split_dir], rel))
+        rows.append(_row_of(rel))
     if not images:
         raise DatasetError(f"{source}: no readable images")
     split_arr = np.array(splits)
     split_arr = _ensure_val_split(split_arr, np.array(labels), source)
     _log_report(source, report)
-    return FaceDataset(np.stack(images), np.array(labels, dtype=np.int64), split_arr, class_names, str(source), report)
+    return FaceDataset(
+        np.stack(images),
+        np.array(labels, dtype=np.int64),
+        split_arr,
+        class_names,
+        str(source),
+        report,
+        np.array(rows, dtype=np.int64),
+    )
 
 
 def _split_of(tree_split: str, rel: str) -> str:
@@ -360,6 +394,12 @@ def _split_of(tree_split: str, rel: str) -> str:
         return tree_split
     match = re.match(r"(publictest|privatetest|training)_", Path(rel).name.lower())
     return _PREFIX_SPLIT[match.group(1)] if match else "test"
+
+
+def _row_of(rel: str) -> int:
+    """The fer2013.csv row in a file name ``<Usage>_<row>.<ext>``; -1 for other names."""
+    match = re.fullmatch(r"(?:publictest|privatetest|training)_(\d+)\.\w+", Path(rel).name.lower())
+    return int(match.group(1)) if match else -1
 
 
 def _ensure_val_split(

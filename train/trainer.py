@@ -84,6 +84,11 @@ class Splits:
     test_x: npt.NDArray[np.uint8]
     test_y: npt.NDArray[np.int64]
     class_names: tuple[str, ...]
+    # With FER+ votes: the training images' vote distributions (rows x classes), and the FER+
+    # majority label of each val and test image (-1: excluded by train/ferplus.py's rules).
+    train_t: npt.NDArray[np.float32] | None = None
+    val_fer: npt.NDArray[np.int64] | None = None
+    test_fer: npt.NDArray[np.int64] | None = None
 
 
 def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits]:
@@ -93,26 +98,84 @@ def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits]:
     train_x, train_y = dataset.split("train")
     val_x, val_y = dataset.split("val")
     test_x, test_y = dataset.split("test")
+    train_t = val_fer = test_fer = None
+    if cfg.votes:
+        train_t, val_fer, test_fer, keep_train = join_ferplus(cfg, dataset)
+        if cfg.labels == "ferplus":
+            train_x, train_y, train_t = train_x[keep_train], train_y[keep_train], train_t[keep_train]
+        else:
+            train_t = None
     rng = np.random.default_rng(cfg.seed)
     if cfg.limit_train:
         keep = stratified_subset(train_y, cfg.limit_train, rng)
         train_x, train_y = train_x[keep], train_y[keep]
+        train_t = train_t[keep] if train_t is not None else None
     if cfg.limit_eval:
         keep_v = stratified_subset(val_y, cfg.limit_eval, rng)
         keep_t = stratified_subset(test_y, cfg.limit_eval, rng)
         val_x, val_y, test_x, test_y = val_x[keep_v], val_y[keep_v], test_x[keep_t], test_y[keep_t]
-    splits = Splits(train_x, train_y, val_x, val_y, test_x, test_y, dataset.class_names)
+        val_fer = val_fer[keep_v] if val_fer is not None else None
+        test_fer = test_fer[keep_t] if test_fer is not None else None
+    splits = Splits(train_x, train_y, val_x, val_y, test_x, test_y, dataset.class_names, train_t, val_fer, test_fer)
     return dataset, splits
 
 
-def class_weights(labels: npt.NDArray[np.int64], num_classes: int, method: str) -> torch.Tensor:
+def join_ferplus(
+    cfg: TrainConfig, dataset: FaceDataset
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """FER+ votes for the data set: the training images' vote distributions, which training images
+    are usable (logged with the counts of those left out), and val/test majority labels."""
+    from train.ferplus import majority_labels, read_votes, soft_targets, votes_for
+
+    votes = read_votes(cfg.votes)
+    index = votes_for(dataset, votes)
+    out = []
+    for split in ("train", "val", "test"):
+        mask = dataset.splits == split
+        counts, dropped = votes.counts[index[mask]], votes.dropped[index[mask]]
+        if split == "train":
+            targets, keep, reasons = soft_targets(counts, dropped, dataset.class_names)
+            log.info(
+                "FER+ votes %s: %d training images with soft targets; left out: %s",
+                cfg.votes,
+                int(keep.sum()),
+                "; ".join(f"{n} {why}" for why, n in reasons.items()),
+            )
+        else:
+            labels, why_out = majority_labels(counts, dropped, dataset.class_names)
+            log.info(
+                "FER+ majority labels for %s: %d of %d images (%s)",
+                split,
+                int((labels >= 0).sum()),
+                len(labels),
+                "; ".join(f"{n} {why}" for why, n in why_out.items()),
+            )
+            out.append(labels)
+    return targets, out[0], out[1], keep
+
+
+def blended_targets(
+    labels: torch.Tensor, votes: torch.Tensor | None, weight: float, num_classes: int
+) -> torch.Tensor | None:
+    """Each image's training target: ``weight`` x its FER+ vote distribution plus ``1 - weight``
+    x its FER2013 label (one-hot); None without votes (the hard-label loss)."""
+    if votes is None:
+        return None
+    onehot = nn.functional.one_hot(labels, num_classes).to(votes.dtype)
+    return weight * votes + (1.0 - weight) * onehot
+
+
+def class_weights(
+    labels: npt.NDArray[np.int64], num_classes: int, method: str, counts: npt.NDArray[np.float64] | None = None
+) -> torch.Tensor:
     """Loss weights against FER2013's imbalance, normalised so the average sample weight is 1.
 
     ``sqrt_inv`` (the default) weighs a class by 1/sqrt(count): disgust (436 images) gets about
     4x the weight of happy (7,215), which lifts its recall without the accuracy loss that full
     inverse-frequency weighting (``inv``) costs on the common classes.
     """
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    if counts is None:  # soft targets pass their summed distributions instead
+        counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     if method == "none":
         w = np.ones(num_classes)
     else:
@@ -206,7 +269,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self.device = pick_device(cfg.device)
         self.pre = Preprocessing(equalize=cfg.equalize)
-        self.aug = AugmentConfig()
+        self.aug = AugmentConfig(device_crop=cfg.device_crop, camera=cfg.camera)
         self.dataset, self.data = prepare_data(cfg)
         k = len(self.data.class_names)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast NHWC convolutions:
@@ -216,8 +279,14 @@ class Trainer:
         self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ema = WeightEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.optimizer = build_optimizer(cfg, self.model)
+        self.train_targets = self.blended_train_targets()
         self.criterion = nn.CrossEntropyLoss(
-            weight=class_weights(self.data.train_y, k, cfg.class_weighting).to(self.device),
+            weight=class_weights(
+                self.data.train_y,
+                k,
+                cfg.class_weighting,
+                self.train_targets.sum(axis=0).astype(np.float64) if self.train_targets is not None else None,
+            ).to(self.device),
             label_smoothing=cfg.label_smoothing,
         )
         # The teacher sees each augmented batch and its mirror: the student learns the flip-averaged
@@ -227,6 +296,16 @@ class Trainer:
             if cfg.teachers
             else None
         )
+        self.boxes = None
+        if cfg.device_crop:
+            from train.crop_stats import cached_device_boxes
+
+            self.boxes = cached_device_boxes(self.data.train_x, Path(cfg.yunet))
+            log.info(
+                "device crop: YuNet boxes for %d of %d training faces",
+                int((~np.isnan(self.boxes[:, 0])).sum()),
+                len(self.boxes),
+            )
         self.steps_per_epoch = math.ceil(len(self.data.train_y) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.warmup_steps = int(cfg.warmup_epochs * self.steps_per_epoch)
@@ -246,6 +325,18 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.use_amp and amp_dtype(self.device) == torch.float16
         )
+
+    def blended_train_targets(self) -> npt.NDArray[np.float32] | None:
+        if self.data.train_t is None:
+            return None
+        t = blended_targets(
+            torch.from_numpy(self.data.train_y),
+            torch.from_numpy(self.data.train_t),
+            self.cfg.ferplus_weight,
+            len(self.data.class_names),
+        )
+        assert t is not None
+        return t.numpy().astype(np.float32)
 
     # -- artefacts of the run --
 
@@ -315,6 +406,9 @@ class Trainer:
         checkpoint must have this run's architecture and classes, in the same order."""
         if not path.is_file():
             raise FileNotFoundError(f"--init: no checkpoint at {path}; give a best.pt or last.pt of an earlier run")
+        if path.suffix == ".onnx":
+            self.load_init_onnx(path)
+            return
         init = checkpoint.load(path, self.device, "--init")
         mine = list(self.data.class_names)
         if init.class_names != mine:
@@ -329,14 +423,40 @@ class Trainer:
             self.ema.model.load_state_dict(weights)
         log.info("initialised from %s (epoch %s of its run)", path, init.state.get("epoch"))
 
+    def load_init_onnx(self, path: Path) -> None:
+        """Start from a released ONNX model: its classes and preprocessing must be this run's; the
+        BatchNorm statistics are set on 2,048 training faces (train/onnx_init.py)."""
+        from edge.model_meta import read_onnx_metadata
+        from train.onnx_init import emotionnet_from_onnx
+
+        info = read_onnx_metadata(str(path))
+        if list(info.classes) != list(self.data.class_names):
+            raise ValueError(f"--init: {path} has classes {info.classes}, this run has {list(self.data.class_names)}")
+        if info.preprocessing != self.pre:
+            raise ValueError(
+                f"--init: {path} expects preprocessing {info.preprocessing.to_dict()}, this run uses "
+                f"{self.pre.to_dict()}; train with the model's --equalize"
+            )
+        calibration = torch.from_numpy(self.pre.apply(self.data.train_x[:: max(1, len(self.data.train_x) // 2048)]))
+        net = emotionnet_from_onnx(
+            path, len(self.data.class_names), self.cfg.widths, self.cfg.depths, self.cfg.dropout, calibration
+        )
+        weights = net.state_dict()
+        self.model.load_state_dict(weights)
+        if self.ema:
+            self.ema.model.load_state_dict(weights)
+        log.info("initialised from %s (ONNX model %s %s)", path, info.name, info.version)
+
     def selected_model(self) -> nn.Module:
         return self.ema.model if self.ema else self.model
 
     # -- one epoch --
 
-    def batch_input(self, images: npt.NDArray[np.uint8], train: bool) -> torch.Tensor:
+    def batch_input(
+        self, images: npt.NDArray[np.uint8], train: bool, boxes: npt.NDArray[np.float32] | None = None
+    ) -> torch.Tensor:
         if train and self.cfg.augment:
-            images = augment_uint8(images, self.aug, self.rng)
+            images = augment_uint8(images, self.aug, self.rng, boxes)
         x = self.pre.apply(images)
         if train and self.cfg.augment:
             random_erase(x, self.aug, self.rng)
@@ -377,20 +497,27 @@ class Trainer:
                     per_step * (self.steps_per_epoch - i),
                 )
             idx = order[i * bs : (i + 1) * bs]
-            x = self.batch_input(self.data.train_x[idx], train=True)
+            x = self.batch_input(
+                self.data.train_x[idx], train=True, boxes=self.boxes[idx] if self.boxes is not None else None
+            )
             y = torch.from_numpy(self.data.train_y[idx]).to(self.device)
+            soft = torch.from_numpy(self.train_targets[idx]).to(self.device) if self.train_targets is not None else None
+            if soft is not None:
+                y = soft.argmax(1)  # for the running top-1 only: the loss reads the distribution
             lr = lr_at(self.step, self.total_steps, self.warmup_steps, self.cfg.lr)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             lam, partner = 1.0, y
+            target: torch.Tensor = y if soft is None else soft
+            partner_target = target
             if self.cfg.mixup_alpha > 0:
                 x, perm, lam = mix_batch(x, self.cfg.mixup_alpha, self.rng)
-                partner = y[perm]
+                partner, partner_target = y[perm], target[perm]
             with self.autocast():
                 logits = self.model(x)
-                loss = lam * self.criterion(logits.float(), y)
+                loss = lam * self.criterion(logits.float(), target)
                 if lam < 1.0:
-                    loss = loss + (1 - lam) * self.criterion(logits.float(), partner)
+                    loss = loss + (1 - lam) * self.criterion(logits.float(), partner_target)
                 if self.teacher is not None:
                     loss = (1 - self.cfg.distill_weight) * loss + self.cfg.distill_weight * distillation_loss(
                         logits.float(), self.teacher_probs(x), self.cfg.distill_temperature
@@ -441,6 +568,11 @@ class Trainer:
             nll = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))
             row[f"val_top1{suffix}"] = float((probs.argmax(1) == y).mean())
             row[f"val_loss{suffix}"] = float(nll.mean())  # plain NLL: comparable across class weightings
+            if self.data.val_fer is not None:
+                counted = self.data.val_fer >= 0
+                hit = probs[counted].argmax(1) == self.data.val_fer[counted]
+                row[f"val_ferplus_top1{suffix}"] = float(hit.mean())
+                row[f"val_mean_top1{suffix}"] = (row[f"val_top1{suffix}"] + row[f"val_ferplus_top1{suffix}"]) / 2
         return row
 
     # -- the whole run --
@@ -467,7 +599,9 @@ class Trainer:
             self.device,
             " with mixed precision" if self.use_amp else "",
         )
-        select_key = "val_top1_ema" if self.ema else "val_top1"
+        select_key = {"fer2013": "val_top1", "ferplus": "val_ferplus_top1", "mean": "val_mean_top1"}[
+            self.cfg.select_on
+        ] + ("_ema" if self.ema else "")
         timed: list[float] = []  # this process's epochs (a resumed run may be on another machine)
         while self.epoch < self.cfg.epochs:
             start = time.perf_counter()
@@ -487,7 +621,7 @@ class Trainer:
             timed.append(seconds)
             left_s = sum(timed) / len(timed) * (self.cfg.epochs - self.epoch)
             log.info(
-                "epoch %d/%d %.0fs (up to about %s more) train loss %.3f top-1 %.3f | val top-1 %.4f%s%s",
+                "epoch %d/%d %.0fs (up to about %s more) train loss %.3f top-1 %.3f | val top-1 %.4f%s%s%s",
                 self.epoch,
                 self.cfg.epochs,
                 seconds,
@@ -496,6 +630,9 @@ class Trainer:
                 row["train_top1"],
                 row["val_top1"],
                 f" ema {row['val_top1_ema']:.4f}" if self.ema else "",
+                f" | FER+ val top-1 {row['val_ferplus_top1' + ('_ema' if self.ema else '')]:.4f}"
+                if self.data.val_fer is not None
+                else "",
                 " *" if improved else "",
             )
             if self.epoch - self.best_epoch >= self.cfg.patience > 0:
@@ -509,13 +646,18 @@ class Trainer:
     def finish(self) -> Report:
         selected = checkpoint.load(self.run_dir / "best.pt", self.device)
         best, model = selected.state, selected.model(self.device)
-        probs = self.predict(model, self.data.test_x)
-        flipped = self.predict(model, self.data.test_x, flip=True)
-        report = compute_report("test", self.data.test_y, probs, self.data.class_names, flipped)
-        report.save(self.run_dir / "report.json")
+        # --no-test (probes): the end-of-run report is on val, in report_val.json; PrivateTest unseen.
+        split, x, y = ("test", self.data.test_x, self.data.test_y)
+        if not self.cfg.test_report:
+            split, x, y = ("val", self.data.val_x, self.data.val_y)
+        probs = self.predict(model, x)
+        flipped = self.predict(model, x, flip=True)
+        report = compute_report(split, y, probs, self.data.class_names, flipped)
+        report.save(self.run_dir / ("report.json" if split == "test" else "report_val.json"))
         summary = {
             "best_epoch": best["epoch"],
             "val_top1": best["val_top1"],
+            "select_on": self.cfg.select_on,
             "epochs_run": self.epoch,
             "train_seconds": round(self.elapsed, 1),
             "device": str(self.device) if self.device.type == "cpu" else torch.cuda.get_device_name(),
@@ -534,7 +676,8 @@ class Trainer:
         plot_confusion(report, self.run_dir / "confusion_matrix.png")
         rows = [json.loads(line) for line in (self.run_dir / "metrics.jsonl").read_text().splitlines() if line]
         plot_curves(rows, self.run_dir / "curves.png")
-        log.info("test (PrivateTest) report, best epoch %d:\n%s", best["epoch"], text)
+        which = "test (PrivateTest)" if split == "test" else "val (PublicTest)"
+        log.info("%s report, best epoch %d:\n%s", which, best["epoch"], text)
         return report
 
 

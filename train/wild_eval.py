@@ -69,14 +69,27 @@ def evaluate_wild(
     max_side: int = 320,
 ) -> WildResult:
     """``max_side`` is the detector's working size: 320 px, as on the device by default."""
+    labels, predicted, skipped = wild_predictions(root, detector_model, predict, class_names, policy, max_side)
+    found = int((predicted >= 0).sum())
+    correct = int((predicted == labels).sum())
+    return WildResult(len(labels), found, correct, skipped)
+
+
+def wild_predictions(
+    root: Path,
+    detector_model: Path,
+    predict: Predict,
+    class_names: tuple[str, ...] | list[str],
+    policy: CropPolicy,
+    max_side: int = 320,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Per photo: the label and the whole pipeline's prediction (-1 where no face was found), and
+    how many photos were skipped for a class the model does not have."""
     images, labels, skipped = load_wild(root, class_names)
     detector = YuNetDetector(detector_model, max_side=max_side)
-    found, correct = 0, 0
-    for image, label in zip(images, labels):
+    predicted = np.full(len(labels), -1, dtype=np.int64)
+    for i, image in enumerate(images):
         faces = detector.detect(image)[:1]  # one main face per photo: the largest
-        if not faces:
-            continue
-        found += 1
-        probs = predict(crop_faces(image, faces, policy))
-        correct += int(probs[0].argmax() == label)
-    return WildResult(len(images), found, correct, skipped)
+        if faces:
+            predicted[i] = int(predict(crop_faces(image, faces, policy))[0].argmax())
+    return np.array(labels, dtype=np.int64), predicted, skipped

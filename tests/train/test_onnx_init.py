@@ -1,0 +1,67 @@
+"""``train --init model.onnx``: the rebuilt EmotionNet is the released model, and trains from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge.contract import Preprocessing
+from train.onnx_init import OnnxInitError, emotionnet_from_onnx
+
+pytestmark = pytest.mark.shared
+
+ARCH = {"widths": [32, 64, 128, 256], "depths": [1, 2, 2, 2], "dropout": 0.3}
+
+
+def probs(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(net(torch.from_numpy(x)), dim=1).numpy()
+
+
+@pytest.fixture(scope="module")
+def faces(fer) -> tuple[np.ndarray, np.ndarray]:
+    pre = Preprocessing()
+    val = fer.images[fer.splits == "val"][:300]
+    train = fer.images[fer.splits == "train"][::28][:1024]
+    return val, pre.apply(train)
+
+
+def test_the_rebuilt_model_reproduces_the_onnx_probabilities(shipped_model: Path, faces) -> None:
+    from edge.classify import OnnxRuntimeClassifier
+
+    val, calibration = faces
+    expected = OnnxRuntimeClassifier(shipped_model, providers=["CPUExecutionProvider"]).predict(val)
+    x = Preprocessing().apply(val)
+    for calib in (None, torch.from_numpy(calibration)):
+        net = emotionnet_from_onnx(shipped_model, 7, **ARCH, calibration=calib)
+        assert np.abs(probs(net.eval(), x) - expected).max() < 1e-5
+
+
+def test_calibrated_batchnorm_behaves_in_train_mode_like_eval_mode(shipped_model: Path, faces) -> None:
+    val, calibration = faces
+    x = Preprocessing().apply(val)
+    calibrated = emotionnet_from_onnx(shipped_model, 7, **ARCH, calibration=torch.from_numpy(calibration))
+    raw = emotionnet_from_onnx(shipped_model, 7, **ARCH)
+    reference = probs(calibrated.eval(), x).argmax(1)
+    agree = {}
+    for name, net in (("calibrated", calibrated), ("raw", raw)):
+        net.train()
+        net.dropout.p = 0.0  # only BatchNorm's batch statistics differ between the modes
+        agree[name] = float((probs(net, x).argmax(1) == reference).mean())
+    # Batch statistics of real faces are close to the calibrated ones, far from the identity's.
+    assert agree["calibrated"] > 0.9
+    assert agree["raw"] < agree["calibrated"] - 0.3
+
+
+def test_an_onnx_model_of_another_shape_is_refused(shipped_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(OnnxInitError, match="widths"):
+        emotionnet_from_onnx(shipped_model, 7, [32, 64, 128, 128], [1, 2, 2, 2], 0.3)
+    with pytest.raises(OnnxInitError, match="classes"):
+        emotionnet_from_onnx(shipped_model, 8, **ARCH)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(OnnxInitError, match="not a readable ONNX"):
+        emotionnet_from_onnx(bad, 7, **ARCH)
