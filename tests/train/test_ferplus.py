@@ -213,3 +213,62 @@ def test_the_shared_votes_join_the_shared_archive(fer, tmp_path: Path) -> None:
     short.write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(VotesError, match="rows"):
         votes_for(fer, read_votes(short))
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_a_ferplus_run_from_the_released_model_trains_selects_and_resumes(
+    fer_archive: Path, shipped_model: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from train.config import TrainConfig
+    from train.trainer import Trainer
+
+    votes_path = fer_archive.parent / "ferplus-fer2013new.csv"
+    if not votes_path.is_file():
+        pytest.skip(f"{votes_path} is absent")
+    monkeypatch.setenv("EMOTION_EDGE_CACHE", str(cache_dir))
+
+    def cfg(name: str) -> TrainConfig:
+        return TrainConfig(
+            data=str(fer_archive),
+            out=str(tmp_path),
+            name=name,
+            epochs=2,
+            batch_size=32,
+            limit_train=320,
+            limit_eval=300,
+            warmup_epochs=0.5,
+            patience=0,
+            threads=2,
+            lr=1e-4,
+            init=str(shipped_model),
+            labels="ferplus",
+            votes=str(votes_path),
+            ferplus_weight=0.75,
+            select_on="mean",
+            test_report=False,
+        )
+
+    first = Trainer(cfg("a"))
+    assert first.train_targets is not None
+    assert np.allclose(first.train_targets.sum(1), 1.0)
+    report = first.run()
+    run = tmp_path / "a"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert 0 <= row["val_ferplus_top1_ema"] <= 1
+        assert row["val_mean_top1_ema"] == pytest.approx((row["val_top1_ema"] + row["val_ferplus_top1_ema"]) / 2)
+    # Starting from the released model, the first epoch is already far above chance on FER+.
+    assert rows[0]["val_ferplus_top1_ema"] > 0.5
+    best = max(r["val_mean_top1_ema"] for r in rows)
+    assert json.loads((run / "summary.json").read_text())["val_top1"] == pytest.approx(best)
+    # --no-test: the end-of-run report is PublicTest's; PrivateTest stays unscored.
+    assert report is not None and report.split == "val"
+    assert (run / "report_val.json").exists() and not (run / "report.json").exists()
+    # Paused and resumed, the run ends where the straight one did.
+    assert Trainer(cfg("b")).run(stop_after=1) is None
+    Trainer(cfg("b"), resume=True).run()
+    resumed = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_mean_top1_ema"] for r in resumed] == [r["val_mean_top1_ema"] for r in rows]
