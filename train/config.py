@@ -92,6 +92,11 @@ class TrainConfig(Section):
     labels: Labels = Field("fer2013", description="training targets: FER2013's labels or the FER+ vote blend")
     votes: str = Field("", description="FER+'s fer2013new.csv (for labels ferplus and select_on ferplus|mean)")
     ferplus_weight: float = Field(1.0, ge=0, le=1, description="share of the FER+ vote distribution in the target")
+    contempt: bool = Field(
+        False,
+        description="an eighth class, contempt, learnt from the FER+ votes alone (labels ferplus): FER2013 has no "
+        "contempt images, so FER2013's labels never name it",
+    )
     select_on: SelectOn = Field("fer2013", description="val top-1 that picks the epoch: FER2013, FER+ majority, mean")
     test_report: bool = Field(True, description="score PrivateTest at the end (off for probes: select, then test once)")
     device_crop: bool = Field(False, description="re-frame faces like the device's YuNet box (train/augment.py)")
@@ -104,6 +109,8 @@ class TrainConfig(Section):
             raise Rule("widths", f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
         if (self.labels == "ferplus" or self.select_on != "fer2013") and not self.votes:
             raise Rule("votes", "labels ferplus and select_on ferplus|mean need votes: the FER+ votes file (--votes)")
+        if self.contempt and self.labels != "ferplus":
+            raise Rule("contempt", "contempt is learnt from FER+ votes alone; it needs --labels ferplus")
         return self
 
     def validate(self) -> TrainConfig:  # type: ignore[override]

@@ -40,6 +40,11 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 CACHE_FORMAT = 2  # 2: the row of the original fer2013.csv per image (FER+ joins on it)
 
 
+# Classes a model may have that no FER2013 image is labelled with: only FER+'s votes teach them
+# (``train --contempt``), so on FER2013's own labels a prediction of one is always wrong.
+VOTE_ONLY_CLASSES: tuple[str, ...] = ("contempt",)
+
+
 class DatasetError(ValueError):
     """The data set cannot be read; the message names the path and what to do."""
 
@@ -98,16 +103,32 @@ class FaceDataset:
         counts = np.bincount(labels, minlength=len(self.class_names))
         return {c: int(n) for c, n in zip(self.class_names, counts)}
 
-    def subset(self, classes: list[str]) -> FaceDataset:
-        """Keep only ``classes`` (in the given order), relabelled 0..len(classes)-1."""
-        unknown = [c for c in classes if c not in self.class_names]
+    def for_model(self, classes: list[str] | tuple[str, ...]) -> FaceDataset:
+        """The data set labelled in a model's class order: its classes may be a subset of the data
+        set's, plus classes only FER+ votes carry (no image is labelled with them here)."""
+        if list(classes) == list(self.class_names):
+            return self
+        foreign = [c for c in classes if c not in self.class_names and c not in VOTE_ONLY_CLASSES]
+        if foreign:
+            raise DatasetError(
+                f"the model predicts {list(classes)} but {self.source} has classes {list(self.class_names)}; "
+                f"it has no images of {foreign}"
+            )
+        return self.subset(list(classes), empty_ok=VOTE_ONLY_CLASSES)
+
+    def subset(self, classes: list[str], empty_ok: tuple[str, ...] = ()) -> FaceDataset:
+        """Keep only ``classes`` (in the given order), relabelled 0..len(classes)-1. Names in
+        ``empty_ok`` may be classes the data set has no images of (FER+'s contempt, which only
+        soft targets and majority labels carry)."""
+        unknown = [c for c in classes if c not in self.class_names and c not in empty_ok]
         if unknown:
             raise DatasetError(f"unknown classes {unknown} for {self.source}; it has {', '.join(self.class_names)}")
         if len(set(classes)) != len(classes) or len(classes) < 2:
             raise DatasetError(f"choose at least two distinct classes, got {classes}")
         old_to_new = np.full(len(self.class_names), -1, dtype=np.int64)
         for new, name in enumerate(classes):
-            old_to_new[self.class_names.index(name)] = new
+            if name in self.class_names:
+                old_to_new[self.class_names.index(name)] = new
         mapped = old_to_new[self.labels]
         keep = mapped >= 0
         return FaceDataset(

@@ -50,10 +50,7 @@ def evaluate_model(model: Path, data: str, split: str = "test", skip_bad: bool =
         raise FileNotFoundError(f"model not found: {model} (expected a best.pt checkpoint or an .onnx file)")
     classes, predict = onnx_predictor(model) if model.suffix == ".onnx" else checkpoint_predictor(model)
     dataset = load_dataset(data, LoadOptions(skip_bad=skip_bad))
-    if list(dataset.class_names) != list(classes):
-        if not set(classes) <= set(dataset.class_names):
-            raise ValueError(f"{model} predicts {classes} but {data} has classes {list(dataset.class_names)}")
-        dataset = dataset.subset(list(classes))
+    dataset = dataset.for_model(classes)
     images, labels = dataset.split(split)
     probs = np.concatenate([predict(images[i : i + 512]) for i in range(0, len(images), 512)])
     flipped = np.concatenate(

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.contract import CropPolicy
-from train.dataset import LoadOptions, load_dataset
+from train.dataset import VOTE_ONLY_CLASSES, LoadOptions, load_dataset
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -137,8 +137,7 @@ def honest_figures(
     classes, predict = onnx_predictor(model) if model.suffix == ".onnx" else checkpoint_predictor(model)
     classes = list(classes)
     dataset = load_dataset(data, LoadOptions(skip_bad=skip_bad))
-    if list(dataset.class_names) != classes:
-        dataset = dataset.subset(classes)
+    dataset = dataset.for_model(classes)
     mask = dataset.splits == split
     images, labels, rows = dataset.images[mask], dataset.labels[mask], dataset.row_index()[mask]
     probs = np.concatenate([predict(images[i : i + 512]) for i in range(0, len(images), 512)])
@@ -178,6 +177,21 @@ def honest_figures(
                 reasons,
             )
         )
+        vote_only = [i for i, c in enumerate(classes) if c in VOTE_ONLY_CLASSES]
+        if vote_only:
+            # A model with contempt is compared with seven-class models on their rows: the same
+            # images, its contempt answers counted as wrong.
+            seven = counted & ~np.isin(fer_labels, vote_only)
+            figures.append(
+                figure(
+                    f"FER+ {usage}, majority label, rows of the seven FER2013 classes",
+                    fer_labels[seven],
+                    pred[seven],
+                    classes,
+                    pred_flip[seven],
+                    {"majority label contempt": int((counted & ~seven).sum())},
+                )
+            )
 
     if wild is not None:
         from train.wild_eval import wild_predictions

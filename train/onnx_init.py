@@ -72,10 +72,12 @@ def emotionnet_from_onnx(
     depths: list[int],
     dropout: float,
     calibration: torch.Tensor | None = None,
+    grow: bool = False,
 ) -> EmotionNet:
     """An EmotionNet with the ONNX model's function. ``calibration`` (preprocessed real faces,
     N x 1 x 48 x 48) sets the BatchNorm statistics as the module docstring says; without it they
-    are the identity (eval mode exact, train mode not)."""
+    are the identity (eval mode exact, train mode not). ``grow``: ``num_classes`` may exceed the
+    model's, the extra classes appended after its own."""
     convs, onnx_depths, (fc_w, fc_b) = read_onnx_weights(path)
     onnx_widths = [convs[sum(onnx_depths[: i + 1]) - 1][0].shape[0] for i in range(len(onnx_depths))]
     if onnx_depths != list(depths) or onnx_widths != list(widths):
@@ -83,8 +85,14 @@ def emotionnet_from_onnx(
             f"--init: {path} has widths {onnx_widths} and depths {onnx_depths}, this run has {list(widths)} "
             f"and {list(depths)}"
         )
-    if fc_w.shape[0] != num_classes:
+    if fc_w.shape[0] > num_classes or (fc_w.shape[0] < num_classes and not grow):
         raise OnnxInitError(f"--init: {path} has {fc_w.shape[0]} classes, this run has {num_classes}")
+    if fc_w.shape[0] < num_classes:
+        # Added classes start with no evidence (zero weights) and a bias below every old class's, so
+        # the grown model starts from the ONNX model's predictions, the new class rarely chosen.
+        extra = num_classes - fc_w.shape[0]
+        fc_w = np.concatenate([fc_w, np.zeros((extra, fc_w.shape[1]), np.float32)])
+        fc_b = np.concatenate([fc_b, np.full(extra, fc_b.min() - 2.0, np.float32)])
     net = EmotionNet(num_classes, widths, depths, dropout)
     conv_modules = [m for m in net.features if isinstance(m, nn.Conv2d)]
     bn_modules = [m for m in net.features if isinstance(m, nn.BatchNorm2d)]

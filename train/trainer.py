@@ -28,7 +28,7 @@ from edge.contract import Preprocessing
 from train import checkpoint
 from train.augment import AugmentConfig, augment_uint8, random_erase
 from train.config import TrainConfig
-from train.dataset import FaceDataset, LoadOptions, describe, load_dataset
+from train.dataset import VOTE_ONLY_CLASSES, FaceDataset, LoadOptions, describe, load_dataset
 from train.metrics import Report, compute_report, plot_confusion, plot_curves
 from train.model import EmotionNet
 from train.sampling import stratified_subset
@@ -95,6 +95,8 @@ def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits]:
     dataset = load_dataset(cfg.data, LoadOptions(strict_size=cfg.strict_size, skip_bad=cfg.skip_bad))
     if cfg.classes:
         dataset = dataset.subset(cfg.classes)
+    if cfg.contempt:
+        dataset = dataset.subset([*dataset.class_names, "contempt"], empty_ok=VOTE_ONLY_CLASSES)
     train_x, train_y = dataset.split("train")
     val_x, val_y = dataset.split("val")
     test_x, test_y = dataset.split("test")
@@ -430,8 +432,11 @@ class Trainer:
         from train.onnx_init import emotionnet_from_onnx
 
         info = read_onnx_metadata(str(path))
-        if list(info.classes) != list(self.data.class_names):
-            raise ValueError(f"--init: {path} has classes {info.classes}, this run has {list(self.data.class_names)}")
+        mine = list(self.data.class_names)
+        # A run may add vote-only classes (contempt) after the model's own: they start untrained.
+        added = mine[len(info.classes) :]
+        if mine[: len(info.classes)] != list(info.classes) or not set(added) <= set(VOTE_ONLY_CLASSES):
+            raise ValueError(f"--init: {path} has classes {info.classes}, this run has {mine}")
         if info.preprocessing != self.pre:
             raise ValueError(
                 f"--init: {path} expects preprocessing {info.preprocessing.to_dict()}, this run uses "
@@ -439,7 +444,13 @@ class Trainer:
             )
         calibration = torch.from_numpy(self.pre.apply(self.data.train_x[:: max(1, len(self.data.train_x) // 2048)]))
         net = emotionnet_from_onnx(
-            path, len(self.data.class_names), self.cfg.widths, self.cfg.depths, self.cfg.dropout, calibration
+            path,
+            len(mine),
+            self.cfg.widths,
+            self.cfg.depths,
+            self.cfg.dropout,
+            calibration,
+            grow=bool(added),
         )
         weights = net.state_dict()
         self.model.load_state_dict(weights)
@@ -650,6 +661,8 @@ class Trainer:
         split, x, y = ("test", self.data.test_x, self.data.test_y)
         if not self.cfg.test_report:
             split, x, y = ("val", self.data.val_x, self.data.val_y)
+        k = len(self.data.class_names)
+        train_counts = np.bincount(self.data.train_y, minlength=k).tolist()
         probs = self.predict(model, x)
         flipped = self.predict(model, x, flip=True)
         report = compute_report(split, y, probs, self.data.class_names, flipped)
@@ -666,7 +679,7 @@ class Trainer:
             "precision": str(amp_dtype(self.device)).removeprefix("torch.") if self.use_amp else "float32",
             "params": best["params"],
             "macs": best["macs"],
-            "class_counts_train": dict(zip(self.data.class_names, np.bincount(self.data.train_y).tolist())),
+            "class_counts_train": dict(zip(self.data.class_names, train_counts)),
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         text = report.format()

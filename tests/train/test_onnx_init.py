@@ -65,3 +65,19 @@ def test_an_onnx_model_of_another_shape_is_refused(shipped_model: Path, tmp_path
     bad.write_bytes(b"not onnx")
     with pytest.raises(OnnxInitError, match="not a readable ONNX"):
         emotionnet_from_onnx(bad, 7, **ARCH)
+
+
+def test_a_grown_model_keeps_the_old_classes_predictions_and_starts_the_new_one_unlikely(
+    shipped_model: Path, faces
+) -> None:
+    val, _ = faces
+    x = Preprocessing().apply(val)
+    seven = probs(emotionnet_from_onnx(shipped_model, 7, **ARCH).eval(), x)
+    eight = probs(emotionnet_from_onnx(shipped_model, 8, **ARCH, grow=True).eval(), x)
+    # The old seven keep their ratios (the same logits), and the new class is rarely chosen.
+    renormalised = eight[:, :7] / eight[:, :7].sum(1, keepdims=True)
+    assert np.abs(renormalised - seven).max() < 1e-5
+    assert (eight.argmax(1) == seven.argmax(1)).mean() > 0.97
+    assert eight[:, 7].mean() < 0.05
+    with pytest.raises(OnnxInitError, match="7 classes, this run has 8"):
+        emotionnet_from_onnx(shipped_model, 8, **ARCH)
