@@ -55,3 +55,26 @@ def test_the_shipped_models_honest_figures_are_consistent(
     assert ferplus.n + sum(v for k, v in ferplus.excluded.items() if not k.startswith("kept")) == plain.n
     assert wild.n == 130 and wild.ci95 is not None
     assert sum(wild.support.values()) == wild.n
+
+
+def test_an_eight_class_model_is_scored_on_contempt_rows_and_on_the_seven_classes_rows(
+    shipped_model: Path, fer_archive: Path, tmp_path: Path
+) -> None:
+    from tests.grown_model import grow_contempt
+    from train.honest_eval import honest_figures
+
+    votes = fer_archive.parent / "ferplus-fer2013new.csv"
+    if not votes.is_file():
+        pytest.skip(f"{votes} is absent")
+    seven = honest_figures(shipped_model, str(fer_archive), str(votes), "val").figures
+    eight = honest_figures(grow_contempt(shipped_model, tmp_path / "eight.onnx"), str(fer_archive), str(votes), "val")
+    plain, dedup, ferplus, on_seven = eight.figures
+    # FER2013's labels: the same images (contempt is never the answer there).
+    assert (plain.n, dedup.n) == (seven[0].n, seven[1].n)
+    assert plain.support["contempt"] == 0 and plain.recall["contempt"] is None
+    # FER+ majority: contempt's rows join the benchmark (24 on PublicTest), and the figure on the
+    # seven classes' rows is over exactly the rows a seven-class model is scored on.
+    assert ferplus.support["contempt"] == 24 and ferplus.n == seven[2].n + 24
+    assert on_seven.n == seven[2].n and on_seven.excluded == {"majority label contempt": 24}
+    # The grown model starts from the seven-class one: nearly the same answers on those rows.
+    assert abs(on_seven.correct - seven[2].correct) <= 5
