@@ -85,12 +85,15 @@ evaluate:
 BASE ?= runs/emotion-edge-1.2.0-fp32.onnx
 FERPLUS_WEIGHT ?= 1
 FERPLUS_EPOCHS ?= 12
+# More train flags for a probe, e.g. FERPLUS_FLAGS='--contempt' or '--device-crop --seed 1'.
+FERPLUS_FLAGS ?=
 runs/emotion-edge-1.2.0-fp32.onnx:
 	mkdir -p runs
 	git show 3996b31:models/emotion-edge-fp32.onnx > $@
 train-ferplus: $(BASE)
 	$(TRAIN) --name $(RUN)-ferplus --init $(BASE) --labels ferplus --votes $(VOTES) \
-		--ferplus-weight $(FERPLUS_WEIGHT) --select-on mean --epochs $(FERPLUS_EPOCHS) --lr 5e-4 --warmup-epochs 0.5 --no-test
+		--ferplus-weight $(FERPLUS_WEIGHT) --select-on mean --epochs $(FERPLUS_EPOCHS) --lr 5e-4 --warmup-epochs 0.5 --no-test \
+		$(FERPLUS_FLAGS)
 
 # The crop policy recorded in the release model was chosen on the whole pipeline over real photos
 # (models/README.md): the detector's box as is (margin 0), no eye-line rotation.

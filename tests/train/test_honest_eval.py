@@ -46,13 +46,19 @@ def test_the_shipped_models_honest_figures_are_consistent(
     if not votes.is_file():
         pytest.skip(f"{votes} is absent")
     report = honest_figures(shipped_model, str(fer_archive), str(votes), "val", wild_dir, yunet_model)
-    plain, dedup, ferplus, wild = report.figures
+    plain, dedup, ferplus, agree, wild = report.figures
     reference = evaluate_model(shipped_model, str(fer_archive), "val")
     assert plain.top1 == pytest.approx(reference.top1)
     assert plain.flip_top1 == pytest.approx(reference.top1_flip_tta)
     n_dup = sum(1 for u in read_duplicates().values() if u == "PublicTest")
     assert dedup.n == plain.n - n_dup
     assert ferplus.n + sum(v for k, v in ferplus.excluded.items() if not k.startswith("kept")) == plain.n
+    # The rows where both label sets agree, and how the others were answered, add up.
+    disagree = agree.excluded["rows where they disagree"]
+    assert agree.n + disagree == ferplus.n
+    with_fer2013, with_ferplus = agree.excluded["of those answered with FER2013's label"], agree.excluded["with FER+'s"]
+    assert with_fer2013 + with_ferplus <= disagree
+    assert ferplus.correct == agree.correct + with_ferplus
     assert wild.n == 130 and wild.ci95 is not None
     assert sum(wild.support.values()) == wild.n
 
@@ -68,7 +74,7 @@ def test_an_eight_class_model_is_scored_on_contempt_rows_and_on_the_seven_classe
         pytest.skip(f"{votes} is absent")
     seven = honest_figures(shipped_model, str(fer_archive), str(votes), "val").figures
     eight = honest_figures(grow_contempt(shipped_model, tmp_path / "eight.onnx"), str(fer_archive), str(votes), "val")
-    plain, dedup, ferplus, on_seven = eight.figures
+    plain, dedup, ferplus, _, on_seven = eight.figures
     # FER2013's labels: the same images (contempt is never the answer there).
     assert (plain.n, dedup.n) == (seven[0].n, seven[1].n)
     assert plain.support["contempt"] == 0 and plain.recall["contempt"] is None
