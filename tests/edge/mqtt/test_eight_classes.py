@@ -5,10 +5,6 @@ Assistant, with no setting changed."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import jsonschema
@@ -16,12 +12,12 @@ import pytest
 
 from edge.model_meta import read_onnx_metadata
 from edge.mqtt.schemas import load_schema
+from tests.edge.device_process import device_running, stop
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber
 from tests.grown_model import grow_contempt
 
 pytestmark = pytest.mark.shared
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_an_eight_class_model_publishes_eight_scores_and_offers_contempt_to_home_assistant(
@@ -35,16 +31,7 @@ def test_an_eight_class_model_publishes_eight_scores_and_offers_contempt_to_home
         f'[detector]\nmodel = "{yunet_model}"\n[model]\npath = "{model}"\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ndevice_id = "cam8"\n'
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emotion_edge.cli", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        time.sleep(0.5)
-        assert process.poll() is None, process.communicate()[1]
+    with device_running(config) as process:
         faces = subscriber.wait_for(
             lambda r: r.topic == "emotion-edge/cam8/faces" and bool(r.json()["faces"]), 60, what="faces"
         )
@@ -58,9 +45,4 @@ def test_an_eight_class_model_publishes_eight_scores_and_offers_contempt_to_home
             what="the emotion sensor's discovery config",
         )
         assert "contempt" in json.loads(discovery.text)["options"]
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+        stop(process)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,11 +9,11 @@ import jsonschema
 import pytest
 
 from edge.mqtt.schemas import load_schema
+from tests.edge.device_process import device_running, stop
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber
 
 pytestmark = pytest.mark.shared
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_run_publishes_availability_faces_emotion_and_stats_then_offline_on_sigterm(
@@ -28,17 +25,8 @@ def test_run_publishes_availability_faces_emotion_and_stats_then_offline_on_sigt
         f'[detector]\nmodel = "{yunet_model}"\n[model]\npath = "{shipped_model}"\n[stats]\ninterval_s = 0.5\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ndevice_id = "cam1"\n[mqtt.rate]\nstats_interval_s = 0.5\n'
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emotion_edge.cli", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base = "emotion-edge/cam1"
-        time.sleep(0.5)
-        assert process.poll() is None, process.communicate()[1]
+    base = "emotion-edge/cam1"
+    with device_running(config) as process:
         subscriber.wait_for(lambda r: r.topic == f"{base}/availability" and r.text == "online", 60, what="online")
         faces = subscriber.wait_for(lambda r: r.topic == f"{base}/faces" and bool(r.json()["faces"]), 30, what="faces")
         emotion = subscriber.wait_for(lambda r: r.topic == f"{base}/emotion", 30, what="emotion")
@@ -52,10 +40,5 @@ def test_run_publishes_availability_faces_emotion_and_stats_then_offline_on_sigt
             late.stop()
         assert stats.json()["backend"] == "onnxruntime"
         time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+        stop(process)
     subscriber.wait_for(lambda r: r.topic == f"{base}/availability" and r.text == "offline", 10, what="offline")
