@@ -80,9 +80,30 @@ class Device:
         return self.process.wait(30)
 
 
+FACE_ROWS = """
+return Array.from(document.querySelectorAll('#faces tbody tr'))
+  .filter((row) => row.querySelector('td.emotion'))
+  .map((row) => [row.querySelector('td.emotion').textContent, row.querySelectorAll('.bar').length]);
+"""
+FIGURES = """
+const dd = document.querySelector('#figures dd');
+return [dd ? dd.textContent : '', document.getElementById('figures').innerText];
+"""
+
+
+def _with_frame_rate(read: list[str]) -> str | None:
+    """The figures' text once their first entry (the loop's frame rate) is a positive number."""
+    first, text = read
+    try:
+        return text if float(first) > 0 else None
+    except ValueError:
+        return None
+
+
 def test_the_page_shows_the_live_stream_and_the_faces(
     browser, face_clip: Path, yunet_model: Path, shipped_model: Path, tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -97,13 +118,16 @@ def test_the_page_shows_the_live_stream_and_the_faces(
     try:
         url = device.wait_url()
         browser.get(url)
-        wait = WebDriverWait(browser, 30)
+        # The page rebuilds its tables on every update, so an element found one moment may be gone
+        # the next: the page is read in single script calls (atomic against the page's own script)
+        # and the waits look again when an element went stale.
+        wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
         # The emotion table fills: a row per face, with an emotion of the model's classes and a
         # probability for each class.
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces tbody tr td.emotion"))
-        emotion = browser.find_element(By.CSS_SELECTOR, "#faces tbody tr td.emotion").text.strip()
-        assert emotion in CLASSES
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#faces tbody tr .bar")) == len(CLASSES)
+        rows = wait.until(lambda d: d.execute_script(FACE_ROWS))
+        for emotion, bars in rows:
+            assert emotion.strip() in CLASSES
+            assert bars == len(CLASSES)
         wait.until(lambda d: d.find_element(By.ID, "health").text == "ok")
         # The stream plays: its picture is a real image, and it changes.
         stream = browser.find_element(By.ID, "stream")
@@ -111,10 +135,9 @@ def test_the_page_shows_the_live_stream_and_the_faces(
         first = stream.screenshot_as_png
         wait.until(lambda d: stream.screenshot_as_png != first)
         # The figures arrive: the loop's frame rate, the backend and the model.
-        wait.until(lambda d: float(d.find_element(By.CSS_SELECTOR, "#figures dd").text) > 0)
-        figures = browser.find_element(By.ID, "figures").text
+        figures = wait.until(lambda d: _with_frame_rate(d.execute_script(FIGURES)))
         assert "onnxruntime" in figures and "emotion-edge-cnn" in figures
-        assert browser.find_elements(By.CSS_SELECTOR, "#stages tbody tr")
+        assert browser.execute_script("return document.querySelectorAll('#stages tbody tr').length") > 0
         time.sleep(3)  # a few seconds of timeline for the picture
         SCREENSHOT.parent.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT))
