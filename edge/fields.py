@@ -408,6 +408,8 @@ def explain(err: Mapping[str, Any], cls: type[BaseModel], origins: Mapping[Key, 
         return f"{label}: expected {_EXPECTED[kind]}"
     if kind == "literal_error" and info is not None:
         _, base = _optional(info.annotation)
+        if typing.get_origin(base) is list:  # an item of a list of choices
+            (base,) = typing.get_args(base)
         return f"{label} is not allowed; {choices_text(str(a) for a in typing.get_args(base))}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal") and info is not None:
         return f"{label} is out of range; allowed: {_range(info, name)}"

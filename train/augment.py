@@ -8,11 +8,13 @@ input) mimics hands, glasses and hair in front of the face.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from train.config import Ablatable
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,23 @@ class AugmentConfig:
     downscale: tuple[float, float] = (0.35, 0.8)
     jpeg_p: float = 0.3
     jpeg_quality: tuple[int, int] = (25, 90)
+
+
+# Parts of the jitter above that a run can leave out (TrainConfig.augment_off), to measure what each
+# adds: each is kept only where a run says it helps. Off means never applied: probability 0, gamma 1.
+ABLATIONS: dict[str, dict[str, object]] = {
+    "blur": {"blur": 0.0},
+    "noise": {"noise": 0.0},
+    "gamma": {"gamma": (1.0, 1.0)},
+}
+
+
+def without(cfg: AugmentConfig, parts: list[Ablatable] | tuple[Ablatable, ...]) -> AugmentConfig:
+    """``cfg`` with the named parts turned off."""
+    changes: dict[str, object] = {}
+    for part in parts:
+        changes.update(ABLATIONS[part])
+    return replace(cfg, **changes)  # type: ignore[arg-type]
 
 
 def augment_uint8(

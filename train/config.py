@@ -37,6 +37,8 @@ Labels = Literal["fer2013", "ferplus"]
 LABELS: tuple[str, ...] = typing.get_args(Labels)
 SelectOn = Literal["fer2013", "ferplus", "mean"]
 SELECT_ON: tuple[str, ...] = typing.get_args(SelectOn)
+# Parts of the default augmentation a run can leave out (train/augment.py's ABLATIONS).
+Ablatable = Literal["blur", "noise", "gamma"]
 
 
 class TrainConfig(Section):
@@ -102,6 +104,10 @@ class TrainConfig(Section):
     device_crop: bool = Field(False, description="re-frame faces like the device's YuNet box (train/augment.py)")
     yunet: str = Field(paths.DEV_YUNET, description="the device's face detector, for device_crop")
     camera: bool = Field(False, description="camera degradations: down-and-up scaling, JPEG (train/augment.py)")
+    augment_off: list[Ablatable] = Field(
+        default_factory=list,
+        description="parts of the default augmentation to leave out, to measure what each adds: blur, noise, gamma",
+    )
 
     @model_validator(mode="after")
     def _architecture(self) -> TrainConfig:

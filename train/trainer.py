@@ -26,7 +26,7 @@ from torch import nn
 
 from edge.contract import Preprocessing
 from train import checkpoint
-from train.augment import AugmentConfig, augment_uint8, random_erase
+from train.augment import AugmentConfig, augment_uint8, random_erase, without
 from train.config import TrainConfig
 from train.dataset import VOTE_ONLY_CLASSES, FaceDataset, LoadOptions, describe, load_dataset
 from train.metrics import Report, compute_report, plot_confusion, plot_curves
@@ -271,7 +271,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self.device = pick_device(cfg.device)
         self.pre = Preprocessing(equalize=cfg.equalize)
-        self.aug = AugmentConfig(device_crop=cfg.device_crop, camera=cfg.camera)
+        self.aug = without(AugmentConfig(device_crop=cfg.device_crop, camera=cfg.camera), cfg.augment_off)
         self.dataset, self.data = prepare_data(cfg)
         k = len(self.data.class_names)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast NHWC convolutions:
