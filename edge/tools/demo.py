@@ -209,6 +209,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if broker is not None:
             broker.stop()
     if not args.no_gif and outputs.video.is_file():
+        # A few seconds' work after Ctrl+C: said, so the wait is not mistaken for a hang.
+        print(f"\nwriting {args.out / 'annotated.gif'} and annotated.png from {outputs.video.name} ...", flush=True)
         outputs.gif, outputs.still = write_previews(outputs.video, args.out)
     print_summary(subscriber, outputs, host, port, broker is not None)
     return code
@@ -231,34 +233,47 @@ def forget_demo(mqtt: Any, announce: bool) -> None:
         print(f"\nHome Assistant: the demo device is removed again ({len(done.topics)} retained topics cleared)")
 
 
-def write_previews(video: Path, out_dir: Path, width: int = 320, step: int = 3) -> tuple[Path | None, Path | None]:
-    """A small GIF (every ``step``-th frame, ``width`` pixels wide) and a PNG of the frame
-    two-thirds of the way in (for the bundled clip: both people in view)."""
+GIF_SECONDS = 12.0  # the bundled clip's length: its GIF shows all of it, a long --loop run its end
+
+
+def write_previews(
+    video: Path, out_dir: Path, width: int = 320, step: int = 3, seconds: float = GIF_SECONDS
+) -> tuple[Path | None, Path | None]:
+    """A small GIF of the video's last ``seconds`` (every ``step``-th frame, ``width`` pixels wide) and
+    a PNG of the frame two-thirds of the way into them (for the bundled clip: both people in view).
+    Only those seconds are kept while reading: an hour of --loop makes neither a huge GIF nor a long wait."""
+    from collections import deque
+
     import cv2
 
     capture = cv2.VideoCapture(str(video))
     fps = capture.get(cv2.CAP_PROP_FPS) or 15.0
-    frames = []
+    frames: deque[Any] = deque(maxlen=max(1, round(seconds * fps)))
+    read = 0
     while True:
         ok, frame = capture.read()
         if not ok:
             break
         frames.append(frame)
+        read += 1
     capture.release()
     if not frames:
         log.warning("%s has no frames: no GIF or picture made", video)
         return None, None
+    if read > len(frames):
+        print(f"(the GIF shows the last {seconds:g} s of {read / fps:.0f} s)")
+    kept = list(frames)
     still = out_dir / "annotated.png"
-    cv2.imwrite(str(still), frames[len(frames) * 2 // 3])
+    cv2.imwrite(str(still), kept[len(kept) * 2 // 3])
     try:
         from PIL import Image
     except ImportError:
         log.warning("Pillow is not installed (pip install 'emotion-edge[demo]'): no GIF made")
         return None, still
-    height = round(frames[0].shape[0] * width / frames[0].shape[1])
+    height = round(kept[0].shape[0] * width / kept[0].shape[1])
     images = [
         Image.fromarray(cv2.cvtColor(cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
-        for f in frames[::step]
+        for f in kept[::step]
     ]
     gif = out_dir / "annotated.gif"
     images[0].save(gif, save_all=True, append_images=images[1:], duration=round(1000 * step / fps), loop=0)

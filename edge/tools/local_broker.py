@@ -7,6 +7,7 @@ only, on a free port, keeps nothing on disk, and stops with ``stop()`` (or the `
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,6 +52,16 @@ def free_port() -> int:
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it ends (Linux's
+    PR_SET_PDEATHSIG); elsewhere nothing, and ``stop()`` remains the way it ends."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def port_open(port: int) -> bool:
@@ -108,7 +119,18 @@ class LocalBroker:
     def start(self, timeout_s: float = 15.0) -> LocalBroker:
         with self.log_path.open("ab") as log:
             command = self._command()
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            # In a session of its own: Ctrl+C signals the terminal's whole foreground process group,
+            # and the broker must outlive the demo's shutdown to carry its last messages ("offline",
+            # the discovery clean-up); the owner stops it last. As systemd and supervisors do for a
+            # child they manage, it still goes when its owner dies without stopping it (SIGKILL).
+            self.proc = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.proc.poll() is not None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 import cv2
+import numpy as np
 import pytest
 
 from edge.tools.demo_subscriber import summarise
@@ -143,3 +147,81 @@ def test_each_kind_of_message_is_summarised_in_one_line() -> None:
     assert summarise("presence", seen) == "2 face(s), occupied, happy 0.87 at 2024-06-10T06:13:20.123Z"
     empty = {"faces": 0, "occupied": False, "emotion": "none", "score": None, "time": "2024-06-10T06:13:24.500Z"}
     assert summarise("presence", empty) == "0 face(s), nobody, none at 2024-06-10T06:13:24.500Z"
+
+
+class Lines:
+    """A running process's output, read line by line in the background, so a test can wait on a line."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout_s: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: any(text in line for line in self.lines), timeout_s)
+
+    def text(self) -> str:
+        self._thread.join(10)
+        return "".join(self.lines)
+
+
+@needs_skimage
+@pytest.mark.shared
+def test_ctrl_c_stops_the_demo_cleanly_with_its_broker_still_up_for_the_goodbye(
+    tmp_path: Path, clip_cache: Path, shipped_model: Path, yunet_model: Path
+) -> None:
+    # Ctrl+C in a terminal signals the whole foreground process group: the demo and every child
+    # started in it. The demo is started in a group of its own here, as a shell starts a job.
+    inputs = ["--model", str(shipped_model), "--detector-model", str(yunet_model), "--cache-dir", str(clip_cache)]
+    inputs += ["--out", str(tmp_path / "out")]
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "emotion_edge.cli", "demo", "--loop", "--no-web", *inputs],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = Lines(demo.stdout)  # type: ignore[arg-type]
+    try:
+        assert output.wait_for("subscriber <- emotion-edge/demo/faces: frame", 120), output.text()[-3000:]
+        os.killpg(demo.pid, signal.SIGINT)
+        code = demo.wait(60)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(10)
+    text = output.text()
+    assert code == 0, text[-3000:]
+    assert "subscriber <- emotion-edge/demo/availability: offline" in text  # the broker heard the goodbye
+    assert "mqtt forget" not in text and "could not remove" not in text, text[-3000:]
+    assert "What the subscriber received" in text
+    # What happens after Ctrl+C is said: the previews take a moment.
+    assert re.search(r"writing \S*annotated\.gif and annotated\.png", text), text[-3000:]
+    assert (tmp_path / "out" / "annotated.gif").stat().st_size > 0
+
+
+def test_the_gif_of_a_long_run_shows_only_its_last_seconds(tmp_path: Path) -> None:
+    from PIL import Image, ImageSequence
+
+    from edge.tools.demo import write_previews
+
+    video = tmp_path / "long.mp4"
+    fps = 15.0
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), fps, (160, 120))
+    for i in range(round(40 * fps)):  # 40 s of --loop
+        writer.write(np.full((120, 160, 3), i % 256, np.uint8))
+    writer.release()
+    gif, still = write_previews(video, tmp_path)
+    assert gif is not None and still is not None
+    with Image.open(gif) as image:
+        shown_ms = sum(frame.info["duration"] for frame in ImageSequence.Iterator(image))
+    assert 5_000 <= shown_ms <= 15_000  # a few seconds, the end of the run
