@@ -90,7 +90,7 @@ class OnnxRuntimeClassifier:
             return np.empty((0, len(self.info.classes)), dtype=np.float32)
         x = self.info.preprocessing.apply(crops)
         (probs,) = self.session.run([self.info.output_name], {self.info.input_name: x})
-        return np.asarray(probs, dtype=np.float32)
+        return self.info.calibrate(np.asarray(probs, dtype=np.float32))
 
     def close(self) -> None:
         self.__dict__.pop("session", None)

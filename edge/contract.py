@@ -119,6 +119,20 @@ class CropPolicy:
         return cls(**_known_keys(cls, data, "crop"))
 
 
+def apply_temperature(probs: FloatArray, temperature: float) -> FloatArray:
+    """N x classes probabilities softened (T > 1) or sharpened (T < 1): ``softmax(log(p) / T)``,
+    which is exactly ``softmax(logits / T)`` for a softmax output. The one place every backend (and
+    training, when it fits T) computes it. T = 1 returns ``probs`` itself, bit for bit."""
+    if temperature == 1.0:
+        return probs
+    # A probability that underflowed to 0 gets the smallest normal float32 instead of log(0) = -inf.
+    z = np.log(np.maximum(probs.astype(np.float64), np.finfo(np.float32).tiny)) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    out: FloatArray = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return out
+
+
 def _known_keys(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:
     known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
     unknown = sorted(set(data) - known)

@@ -14,7 +14,9 @@ Keys (all values are strings; JSON where noted). ``emotion_edge.`` prefixes ever
 - ``crop``              JSON: ``margin`` (box widened by this fraction of its size on each side,
                         square around the box centre), ``align`` (rotate so the eye line is
                         level), ``size``, ``color``
-- ``output``            JSON: ``name``, ``kind`` (``probabilities``: softmax already applied)
+- ``output``            JSON: ``name``, ``kind`` (``probabilities``: softmax already applied),
+                        ``temperature`` (optional, a float > 0, absent means 1: the device publishes
+                        ``softmax(log(p) / temperature)``, see ``edge.contract.apply_temperature``)
 - ``metrics``           JSON: the figures the model was released with
 - ``extra``             JSON: anything else (parent model, calibration facts, training run)
 """
@@ -22,10 +24,14 @@ Keys (all values are strings; JSON where noted). ``emotion_edge.`` prefixes ever
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.contract import CropPolicy, Preprocessing
+import numpy as np
+import numpy.typing as npt
+
+from edge.contract import CropPolicy, Preprocessing, apply_temperature
 
 PREFIX = "emotion_edge."
 FORMAT = "1"
@@ -46,8 +52,15 @@ class ModelInfo:
     input_shape: list[int] = field(default_factory=lambda: [-1, 1, 48, 48])
     output_name: str = "probabilities"
     output_kind: str = "probabilities"
+    # Fitted after training so that scores mean what they say (Home Assistant thresholds on them);
+    # every backend applies it through ``calibrate``.
+    temperature: float = 1.0
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def calibrate(self, probs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The model's raw output as the scores the device publishes (its temperature applied)."""
+        return apply_temperature(probs, self.temperature)
 
     def describe_preprocessing(self) -> str:
         p = self.preprocessing
@@ -63,6 +76,7 @@ class ModelInfo:
             f"{c.size}x{c.size}; {eq}; x = (pixel * {p.scale:.8g} - {p.mean}) / {p.std}; "
             f"input {self.input_shape} {'NCHW'} float32; output {self.output_name}: {self.output_kind} "
             f"over classes {self.classes}"
+            + (f", published as softmax(log(p) / {self.temperature:g})" if self.temperature != 1.0 else "")
         )
 
     def to_props(self) -> dict[str, str]:
@@ -81,7 +95,7 @@ class ModelInfo:
             "preprocessing": self.preprocessing.to_dict(),
             "preprocessing_text": self.describe_preprocessing(),
             "crop": self.crop.to_dict(),
-            "output": {"name": self.output_name, "kind": self.output_kind},
+            "output": {"name": self.output_name, "kind": self.output_kind, "temperature": self.temperature},
             "metrics": self.metrics,
             "extra": self.extra,
         }
@@ -112,6 +126,7 @@ class ModelInfo:
         if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
             raise ModelMetadataError(f"{source}: {PREFIX}classes must be a JSON list of at least two names")
         inp, out = get("input"), get("output")
+        temperature = _temperature(out, source)
         try:
             return cls(
                 name=get("name", as_json=False),
@@ -123,11 +138,25 @@ class ModelInfo:
                 input_shape=list(inp["shape"]),
                 output_name=out["name"],
                 output_kind=out["kind"],
+                temperature=temperature,
                 metrics=get("metrics"),
                 extra=get("extra"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelMetadataError(f"{source}: malformed emotion-edge metadata ({exc})") from exc
+
+
+def _temperature(output: dict[str, Any], source: str) -> float:
+    if not isinstance(output, dict):
+        raise ModelMetadataError(f"{source}: metadata key {PREFIX}output must be a JSON object, got {output!r:.80}")
+    value = output.get("temperature", 1.0)  # absent: a model from before calibration, unchanged
+    # bool is an int to Python, and "2" is not a number: both are refused rather than guessed at.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ModelMetadataError(
+            f"{source}: metadata key {PREFIX}output.temperature must be a finite number > 0, got {value!r}; "
+            "re-export the model or fix its calibration"
+        )
+    return float(value)
 
 
 def read_onnx_metadata(path: str) -> ModelInfo:

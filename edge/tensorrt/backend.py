@@ -166,7 +166,7 @@ class TensorRTClassifier:
                 out[start : start + n] = self._host_out[:n]
         finally:
             cuda.Context.pop()
-        return out
+        return self.info.calibrate(out)  # the same temperature, the same way, as ONNX Runtime
 
     def close(self) -> None:
         """Release everything; safe to call twice."""

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from edge.classify import ClassifierError, OnnxRuntimeClassifier, load_classifier
+from edge.model_meta import ModelMetadataError
 from edge.tensorrt.support import tensorrt_unavailable_reason
+from tests.edge.forged_model import forge
 
 NO_TENSORRT = tensorrt_unavailable_reason()
 
@@ -60,3 +62,62 @@ def test_the_shipped_int8_model_keeps_its_accuracy_on_this_cpu(shipped_model: Pa
         for name, path in (("fp32", shipped_model), ("int8", int8_model))
     }
     assert abs(top1["int8"] - top1["fp32"]) < 0.01, top1
+
+
+@pytest.fixture(scope="module")
+def real_face_crops(wild_dir: Path, yunet_model: Path, shipped_model: Path) -> np.ndarray:
+    """Faces YuNet finds in the first real photos, cropped by the shipped model's own policy."""
+    import cv2
+
+    from edge.align import crop_faces
+    from edge.detect import create_detector
+    from edge.model_meta import read_onnx_metadata
+    from edge.tools.bench_clip import wild_photos
+
+    detector = create_detector("yunet", yunet_model, max_side=640)
+    policy = read_onnx_metadata(str(shipped_model)).crop
+    crops = []
+    for photo in wild_photos(wild_dir)[:16]:
+        frame = cv2.imread(str(photo))
+        faces = detector.detect(frame)[:1]
+        if faces:
+            crops.append(crop_faces(frame, faces, policy))
+    assert len(crops) >= 8, "too few faces found in the real photos"
+    return np.concatenate(crops)
+
+
+@pytest.mark.shared
+def test_a_model_calibrated_at_temperature_two_publishes_the_softened_scores(
+    tmp_path: Path, shipped_model: Path, real_face_crops: np.ndarray
+) -> None:
+    calibrated = forge(shipped_model, tmp_path / "t2.onnx", lambda m: m["output"].update(temperature=2.0))
+    raw = OnnxRuntimeClassifier(shipped_model).predict(real_face_crops)
+    classifier = OnnxRuntimeClassifier(calibrated)
+    assert classifier.info.temperature == 2.0
+    scores = classifier.predict(real_face_crops)
+    # softmax(log(p) / 2), computed here from the uncalibrated model's scores
+    expected = np.sqrt(raw.astype(np.float64))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.allclose(scores, expected, atol=1e-5)
+    assert (scores.argmax(1) == raw.argmax(1)).all()
+    assert (scores.max(1) < raw.max(1)).all(), "a temperature above 1 softens every top score"
+    assert np.allclose(scores.sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.shared
+def test_a_model_without_a_temperature_scores_exactly_as_before(
+    tmp_path: Path, shipped_model: Path, real_face_crops: np.ndarray
+) -> None:
+    classifier = OnnxRuntimeClassifier(shipped_model)
+    x = classifier.info.preprocessing.apply(real_face_crops)
+    (direct,) = classifier.session.run([classifier.info.output_name], {classifier.info.input_name: x})
+    assert np.array_equal(classifier.predict(real_face_crops), direct)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 0.0, -1.0, "2"])
+def test_a_model_with_a_bad_temperature_is_refused_at_load_naming_the_key(
+    tmp_path: Path, shipped_model: Path, bad: object
+) -> None:
+    forged = forge(shipped_model, tmp_path / "bad.onnx", lambda m: m["output"].update(temperature=bad))
+    with pytest.raises(ModelMetadataError, match=r"bad.onnx: metadata key emotion_edge.output.temperature must be"):
+        OnnxRuntimeClassifier(forged)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from edge.contract import CropPolicy, Preprocessing
+from edge.contract import CropPolicy, Preprocessing, apply_temperature
 from edge.model_meta import PREFIX, ModelInfo, ModelMetadataError
 
 
@@ -66,3 +67,41 @@ def test_a_model_written_by_the_one_writer_reads_back_equal(tmp_path, shipped_mo
     import onnx
 
     assert onnx.load(str(model)).doc_string == written.describe_preprocessing()
+
+
+# The temperature (#21): fitted after training, stored in the output's metadata, applied by every backend.
+
+
+def test_the_temperature_round_trips_and_is_absent_in_older_models() -> None:
+    calibrated = info(["a", "b"])
+    calibrated.temperature = 1.7
+    assert ModelInfo.from_props(calibrated.to_props()) == calibrated
+    older = info(["a", "b"]).to_props()
+    older[PREFIX + "output"] = json.dumps({"name": "probabilities", "kind": "probabilities"})
+    assert ModelInfo.from_props(older).temperature == 1.0
+
+
+@pytest.mark.parametrize("bad", ["NaN", "0", "-1.5", '"2"', "Infinity", "true", "null"])
+def test_a_temperature_that_is_not_a_finite_positive_number_is_refused_naming_the_key(bad: str) -> None:
+    props = info(["a", "b"]).to_props()
+    props[PREFIX + "output"] = '{"name": "probabilities", "kind": "probabilities", "temperature": ' + bad + "}"
+    with pytest.raises(ModelMetadataError, match=r"x.onnx: metadata key emotion_edge.output.temperature must be"):
+        ModelInfo.from_props(props, source="x.onnx")
+
+
+def test_temperature_one_leaves_the_scores_bit_for_bit_unchanged() -> None:
+    probs = np.random.default_rng(1).dirichlet(np.ones(7), 50).astype(np.float32)
+    assert apply_temperature(probs, 1.0) is probs
+
+
+def test_the_temperature_is_softmax_of_the_logits_divided_by_it() -> None:
+    logits = np.random.default_rng(2).normal(0, 4, (20, 7))
+    probs = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+    softened = apply_temperature(probs, 2.0)
+    expected = np.exp(logits / 2) / np.exp(logits / 2).sum(1, keepdims=True)
+    assert softened.dtype == np.float32
+    assert np.allclose(softened, expected, atol=1e-5)
+    assert (softened.argmax(1) == probs.argmax(1)).all()
+    # A score that underflowed to 0 stays finite and tiny instead of log(0)'s NaN.
+    edge_case = apply_temperature(np.array([[1.0, 0.0, 0.0]], np.float32), 3.0)
+    assert np.isfinite(edge_case).all() and edge_case[0, 0] > 0.999
