@@ -45,7 +45,7 @@ class Check:
     status: str  # OK, FAIL or absent
     detail: str
     fix: str = ""
-    needed: bool = False
+    needed: bool = False  # the device needs this check to pass (set for passed checks too)
 
     def line(self) -> str:
         text = f"{self.status:<7}{self.name:<13}{self.detail}"
@@ -190,11 +190,14 @@ def check_detector(config: DeviceConfig) -> Check:
         return Check("yunet", ABSENT, f"detector.kind = {d.kind!r}: YuNet is not used")
     from edge.checksum import sha256_file
     from edge.fetch import YUNET
+    from edge.paths import locate_detector
 
-    path = Path(d.model)
-    fix = f"emotion-edge models fetch --dest {path}"
-    if not path.is_file():
-        return Check("yunet", FAIL, f"{path} is missing", fix, True)
+    configured = Path(d.model)
+    fix = f"emotion-edge models fetch --dest {configured}"
+    found = locate_detector(d.model)  # where `run`, `demo` and `bench` look, in the same order
+    if found is None:
+        return Check("yunet", FAIL, f"{configured} is missing", fix, True)
+    path = Path(found)
     digest = sha256_file(path)
     if digest != YUNET.sha256:
         # Another YuNet release may serve; a file OpenCV cannot load as one may not.
@@ -203,13 +206,24 @@ def check_detector(config: DeviceConfig) -> Check:
 
             cv2.FaceDetectorYN.create(str(path), "", (320, 320))
         except Exception as exc:
-            return Check("yunet", FAIL, f"{path} does not load as YuNet ({exc})", fix + " --force", True)
+            return Check(
+                "yunet",
+                FAIL,
+                f"{path} does not load as YuNet ({exc})",
+                f"emotion-edge models fetch --dest {path} --force",
+                True,
+            )
         return Check(
             "yunet",
             OK,
-            f"{path} loads as YuNet, but is not the pinned file (SHA-256 {digest[:12]}…, pinned {YUNET.sha256[:12]}…)",
+            f"{path} loads as YuNet, but is not the pinned file (SHA-256 {digest[:12]}…, pinned {YUNET.sha256[:12]}…)"
+            + _instead(configured, path),
         )
-    return Check("yunet", OK, f"{path} (SHA-256 {digest[:12]}…, the official file)")
+    return Check("yunet", OK, f"{path} (SHA-256 {digest[:12]}…, the official file)" + _instead(configured, path))
+
+
+def _instead(configured: Path, found: Path) -> str:
+    return "" if found == configured else f"; detector.model {configured} is absent, so `run` uses this one"
 
 
 def check_model(config: DeviceConfig) -> Check:
@@ -567,7 +581,20 @@ def run_checks(
     checks.append(_guarded(lambda: check_engine_cache(config, cuda_ok)))
     checks.append(_guarded(lambda: check_broker(config, broker_timeout_s)))
     checks.append(_guarded(check_service))
+    for check in checks:
+        if check.status == OK:
+            check.needed = _needed(check.name, config, board)
     return checks
+
+
+ALWAYS_NEEDED = frozenset({"python", "opencv", "camera", "detector", "yunet", "model", "onnxruntime", "broker"})
+TENSORRT_PARTS = frozenset({"tensorrt", "cuda", "gpu-nodes", "engine"})
+
+
+def _needed(name: str, config: DeviceConfig, board: Board) -> bool:
+    """Whether the device needs this check to pass, whatever its outcome here: ``needed`` says what
+    the check is for, not whether it failed (a failed check sets it itself, from what it found)."""
+    return name in ALWAYS_NEEDED or (name in TENSORRT_PARTS and _tensorrt_needed(config, board))
 
 
 def _guarded(step: Callable[[], Check]) -> Check:

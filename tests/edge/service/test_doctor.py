@@ -29,14 +29,14 @@ def write_config(tmp_path: Path, clip: Path, yunet: Path, model: Path, port: int
     return config
 
 
-def doctor(config: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
+def doctor(config: Path, *extra: str, cwd: Path = ROOT) -> tuple[int, dict[str, dict[str, object]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTION_EDGE_")}
     out = subprocess.run(
         [sys.executable, "-m", "emotion_edge.cli", "doctor", "--config", str(config), "--json", *extra],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
     )
     report = json.loads(out.stdout)
@@ -67,6 +67,24 @@ def test_doctor_on_this_machine(
             if checks[name]["status"] == ABSENT:
                 assert checks[name]["detail"], name
     assert checks["service"]["status"] in (OK, ABSENT)
+    # `needed` says what the device needs to pass, for the checks that passed too.
+    for name in ("python", "opencv", "camera", "yunet", "model", "onnxruntime", "broker"):
+        assert checks[name]["needed"] is True, checks[name]
+    assert checks["board"]["needed"] is False
+
+
+def test_doctor_finds_the_face_detector_where_run_demo_and_bench_find_it(
+    tmp_path: Path, broker: Broker, numbered_clip: Callable[[int], Path], yunet_model: Path, shipped_model: Path
+) -> None:
+    # The configured file is absent, as in the reference config on a checkout; `run` then takes
+    # models/, else ../shared/models/ beside the checkout (edge.paths.locate_detector).
+    absent = tmp_path / "models" / "face_detection_yunet.onnx"
+    config = write_config(tmp_path, numbered_clip(10), absent, shipped_model, broker.port)
+    code, checks = doctor(config, "--no-camera")
+    assert code == 0, [c for c in checks.values() if c["status"] == FAIL]
+    yunet = checks["yunet"]
+    assert yunet["status"] == OK and yunet["needed"] is True, yunet
+    assert "face_detection_yunet.onnx" in str(yunet["detail"]) and f"{absent} is absent" in str(yunet["detail"])
 
 
 def test_a_needed_check_that_fails_sets_the_exit_status(
@@ -75,7 +93,8 @@ def test_a_needed_check_that_fails_sets_the_exit_status(
     from edge.tools.local_broker import free_port
 
     config = write_config(tmp_path, numbered_clip(10), tmp_path / "no-yunet.onnx", shipped_model, free_port())
-    code, checks = doctor(config, "--no-camera")
+    # From a folder with no models/ and no ../shared: YuNet is nowhere to be found.
+    code, checks = doctor(config, "--no-camera", cwd=tmp_path)
     assert code == 1
     assert checks["yunet"]["status"] == FAIL and "emotion-edge models fetch" in str(checks["yunet"]["fix"])
     assert checks["broker"]["status"] == FAIL and checks["broker"]["needed"]
