@@ -40,8 +40,11 @@ def draw(image: Frame, result: FrameResult, fps: float | None = None) -> Frame:
         label = f"#{face.face_id} {face.emotion} {face.score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         top = max(0, y - th - base - 4)
-        cv2.rectangle(image, (x, top), (x + tw + 4, top + th + base + 4), colour, -1)
-        cv2.putText(image, label, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        # Above the box, from its left edge; moved left (never past the frame's own left edge) when
+        # the box is at the right edge, so the label is read whole.
+        left = max(0, min(x, image.shape[1] - 1 - (tw + 4)))
+        cv2.rectangle(image, (left, top), (left + tw + 4, top + th + base + 4), colour, -1)
+        cv2.putText(image, label, (left + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     if fps:  # unknown (0) until two frames are done
         cv2.putText(image, f"{fps:.1f} fps", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2, cv2.LINE_AA)
     return image
