@@ -95,12 +95,15 @@ class Outbox:
                 self._stream.appendleft(message)
 
     def resend_state(self, topics: Iterable[str] | None = None) -> None:
-        """Queue the retained state again (all of it, or these topics), in the order it was first set."""
+        """Queue the retained state again (all of it, or these topics), in the order it was first set.
+
+        State that changed while the connection was down is already pending: it takes its place in
+        that order too, so ``online`` (set first) goes out before an emotion or presence that changed
+        meanwhile, as docs/mqtt.md promises."""
         with self._lock:
             wanted = set(self._state) if topics is None else set(topics) & set(self._state)
-            for topic in self._state:
-                if topic in wanted and topic not in self._dirty:
-                    self._dirty[topic] = None
+            wanted |= set(self._dirty)
+            self._dirty = OrderedDict((topic, None) for topic in self._state if topic in wanted)
         if self._notify is not None:
             self._notify()
 

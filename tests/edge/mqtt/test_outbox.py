@@ -72,3 +72,17 @@ def test_put_from_many_threads_keeps_the_bound_and_the_count() -> None:
         t.join()
     c = box.counts()
     assert c.depth == 50 and c.put == 4000 and c.overflow == 3950 and len(woken) == 4000
+
+
+def test_state_that_changed_while_away_is_resent_in_the_first_order_after_online() -> None:
+    box = Outbox(4)
+    box.put(Message("d/availability", b"online", 1, retain=True))
+    box.put(Message("d/presence", b"0", 1, retain=True))
+    box.put(Message("d/emotion", b"happy", 1, retain=True))
+    while box.pop() is not None:
+        pass
+    box.put(Message("d/emotion", b"sad", 1, retain=True))  # changed while the connection was down
+    box.put(Message("d/presence", b"1", 1, retain=True))
+    box.resend_state()  # reconnected
+    order = [(m.topic, m.payload) for m in iter(box.pop, None)]
+    assert order == [("d/availability", b"online"), ("d/presence", b"1"), ("d/emotion", b"sad")]

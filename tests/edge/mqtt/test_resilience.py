@@ -8,7 +8,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.mqtt.client.publisher import MqttPublisher
 from edge.mqtt.topics import Topics
@@ -193,3 +195,39 @@ def test_a_broker_that_takes_the_connection_but_never_answers_is_given_up_and_re
     finally:
         broker.resume()
     wait_until(lambda: p.connected, what="connected once the broker answers")
+
+
+def test_after_a_reconnect_online_goes_out_before_the_state_that_changed_meanwhile(
+    make_publisher, broker: Broker, subscriber: Subscriber
+) -> None:
+    # docs/mqtt.md: on each (re)connect the device sends `online`, the discovery configs, the current
+    # presence and the current emotion, in that order. The disconnect is real: another client takes
+    # over the publisher's client id, and the broker drops the publisher. The retry waits 1-2 s, so
+    # the frames below arrive while it is away.
+    p = make_publisher(reconnect_min_s=2.0, reconnect_max_s=2.0, rate={"faces_min_interval_ms": 0})
+    p.handle_frame(frame(1, face(1, "sad")))
+    subscriber.wait_for(lambda r: r.topic == T.emotion and r.json()["emotion"] == "sad", what="sad")
+    subscriber.wait_for(lambda r: r.topic == T.faces and r.json()["frame"] == 1, what="frame 1")
+    mark = subscriber.mark()
+    intruder = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=p.config.resolved_client_id)
+    intruder.connect(broker.host, broker.port)
+    intruder.loop_start()
+    try:
+        wait_until(lambda: not p.connected, what="the publisher dropped by the takeover")
+    finally:
+        intruder.disconnect()
+        intruder.loop_stop()
+    p.handle_frame(frame(2, face(1, "happy"), face(2, "happy")))  # emotion and presence both change
+    assert not p.connected, "the publisher reconnected before the change: the test saw no outage"
+    happy = subscriber.wait_for(
+        lambda r: r.topic == T.emotion and r.json()["emotion"] == "happy", start=mark, what="the changed emotion"
+    )
+    subscriber.wait_topic(T.availability, "online", start=mark)
+    subscriber.wait_for(lambda r: r.topic == T.presence and r.json()["faces"] == 2, start=mark, what="presence")
+    seen = subscriber.received[mark:]
+    ours = [(r.topic, r.payload) for r in seen if r.topic.startswith(T.root) or r.topic.startswith("homeassistant/")]
+    ours = [m for m in ours if m != (T.availability, b"offline")]  # the will, published by the broker
+    assert ours[0] == (T.availability, b"online"), ours[:4]
+    presence = next(i for i, (topic, payload) in enumerate(ours) if topic == T.presence and b'"faces":2' in payload)
+    assert ours.index((T.emotion, happy.payload)) > 0 and presence > 0
+    assert p.connected and p.figures()["connects"] == 2
