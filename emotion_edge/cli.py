@@ -44,9 +44,42 @@ COMMANDS: Sequence[AddCommand] = (
 )
 
 
+def version_text() -> str:
+    """The package's version, then the default model's name and version from its own metadata (read
+    only now: ONNX Runtime loads only when the model is there)."""
+    from pathlib import Path
+
+    from edge import paths
+
+    lines = [f"emotion-edge {__version__}"]
+    if not Path(paths.MODEL).is_file():
+        lines.append(f"model: {paths.MODEL} is missing (it ships in models/ of the repository)")
+        return "\n".join(lines)
+    try:
+        from edge.model_meta import read_onnx_metadata
+
+        info = read_onnx_metadata(paths.MODEL)
+    except Exception as exc:  # a broken model must not stop --version; it says what is wrong
+        lines.append(f"model: {paths.MODEL} is unreadable ({type(exc).__name__}: {exc})")
+    else:
+        lines.append(f"model {info.name} {info.version} ({paths.MODEL})")
+    return "\n".join(lines)
+
+
+class VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotion-edge", description="Facial emotion on the edge: train, export, run.")
-    parser.add_argument("--version", action="version", version=f"emotion-edge {__version__}")
+    parser.add_argument(
+        "--version", action=VersionAction, help="print the package's version and the default model's, and exit"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
