@@ -200,3 +200,10 @@ uninstall-service:
 
 verify-service:
 	systemd/verify-unit.sh
+
+# The device on arm64 under emulation (qemu-user, a cached Debian 12 arm64 root): a clean clone installed
+# the README's way, doctor, the demo, the device tests but those marked realtime; JetPack 6's install
+# resolved with pip. As root; tens of minutes; before each release, not in CI: runs/arm64-check.json.
+.PHONY: arm64-check
+arm64-check:
+	$(PY) tools/arm64_check.py $(ARM64_ARGS)

@@ -64,6 +64,7 @@ def down_broker(tmp_path: Path) -> Iterator[Broker]:
     b.stop()
 
 
+@pytest.mark.realtime(reason="start() returning within 1 s is a wall-clock bound")
 def test_the_device_starts_with_the_broker_down_and_publishes_the_right_state_once_it_is_up(
     make_publisher, down_broker: Broker
 ) -> None:
@@ -91,6 +92,7 @@ def test_the_device_starts_with_the_broker_down_and_publishes_the_right_state_on
     assert p.figures()["superseded"] == 2
 
 
+@pytest.mark.realtime(reason="the 5 s resume bound and 2 s of frames overflowing the queue are wall-clock")
 def test_after_a_broker_restart_publishing_resumes_within_5_s_and_what_was_dropped_is_counted(
     make_publisher, broker: Broker, subscriber: Subscriber
 ) -> None:
@@ -132,6 +134,7 @@ def test_after_a_broker_restart_publishing_resumes_within_5_s_and_what_was_dropp
         late.stop()
 
 
+@pytest.mark.realtime(reason="each hand-over under 0.25 s at 100 frames/s is a wall-clock bound")
 def test_a_hung_broker_never_stalls_the_frame_loop_and_the_queue_stays_bounded(
     make_publisher, broker: Broker, subscriber: Subscriber
 ) -> None:
@@ -167,6 +170,7 @@ def test_a_hung_broker_never_stalls_the_frame_loop_and_the_queue_stays_bounded(
     assert p.running and p.connected
 
 
+@pytest.mark.realtime(reason="close() within flush timeout + 2 s is a wall-clock bound")
 def test_closing_with_the_broker_gone_gives_up_after_the_flush_timeout_and_says_what_was_lost(
     make_publisher, broker: Broker, subscriber: Subscriber, caplog: pytest.LogCaptureFixture
 ) -> None:
