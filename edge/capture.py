@@ -76,6 +76,11 @@ class FrameGrabber:
         self.phase_since = time.monotonic()
         self.waiting_for: str | None = None
         self._pending: Exception | None = None
+        # Reopen attempts since the last frame: a source that opens but gives nothing (a folder of
+        # unreadable images, a stream that accepts and sends nothing) keeps backing off instead of
+        # starting again at retry.initial_s on every successful open.
+        self._attempts = 0
+        self._said: str | None = None  # the failure reason already logged in full
         self._slot: CapturedFrame | None = None
         self._finished = False
         self._stop = threading.Event()
@@ -179,6 +184,7 @@ class FrameGrabber:
                 period = 1.0 / self.pace_fps if self.pace_fps else 0.0
                 due = time.perf_counter()
                 continue
+            self._attempts, self._said = 0, None
             if period:
                 due += period
                 delay = due - time.perf_counter()
@@ -206,11 +212,11 @@ class FrameGrabber:
         if not at_start:
             self.failures += 1
         self.source.close()
-        attempt = 0
         reason = _reason(exc)
         doing = "waiting for" if at_start else "source lost, reopening"
         while not self._stop.is_set():
-            attempt += 1
+            self._attempts += 1
+            attempt = self._attempts
             if self.retry.max_retries and attempt > self.retry.max_retries:
                 what = "attempts to open it" if at_start else "reopen attempts"
                 self.error = f"{self.uri}: gave up after {self.retry.max_retries} {what} ({reason})"
@@ -218,10 +224,15 @@ class FrameGrabber:
                 return False
             delay = self.retry.delay(attempt)
             self.waiting_for = f"{doing} {self.uri}: {reason}"
-            if at_start and attempt == 1:
+            # The reason is said once, in full; each later attempt with the same reason is one short
+            # line (the growing delay shows the backoff), as systemd and Mosquitto's bridge do.
+            if reason == self._said:
+                log.info("%s %s (same reason); next attempt in %g s (attempt %d)", doing, self.uri, delay, attempt)
+            elif at_start and attempt == 1:
                 log.warning("%s; waiting for it (retrying with backoff, up to %.0f s apart)", reason, self.retry.max_s)
             else:
-                log.warning("%s; next attempt in %.1f s (attempt %d)", self.waiting_for, delay, attempt)
+                log.warning("%s; next attempt in %g s (attempt %d)", self.waiting_for, delay, attempt)
+            self._said = reason
             self._set_phase("waiting")
             if self._stop.wait(delay):
                 return False

@@ -74,6 +74,11 @@ class SourceConfig(Section):
     retry_max_s: float = Field(10.0, gt=0, le=3600, description="...up to this")
     max_retries: int = Field(0, ge=0, description="reopen attempts in a row before giving up; 0 retries forever")
     bad_frame_limit: int = Field(5, ge=1, le=1000, description="unreadable frames in a row that count as a failure")
+    wait_for_file: bool = Field(
+        False,
+        description="a file or folder source that does not exist at start is waited for (with the retry backoff) "
+        "instead of exit 2; cameras and streams are always waited for",
+    )
     first_frame_timeout_s: float = Field(
         20.0,
         gt=0,

@@ -10,9 +10,11 @@ them in ``bad_frames``); it raises ``SourceEnded`` when a finite source is done 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +33,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 # A live source whose failed reads have taken this long has stalled, whatever bad_frame_limit says.
 STALL_S = 2.0
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
+# Linux's PATH_MAX: no path a system call takes is longer, and no camera's URL comes near it.
+MAX_URI = 4096
+SHOWN = 80  # characters of a rejected value echoed in its error: enough to recognise it, never a flood
+WAIT_HINT = "set source.wait_for_file = true (run --wait-for-file) to wait for a file or folder that appears later"
 URI_FORMS = (
     "/dev/videoN or N (V4L2 camera), csi://N (Jetson CSI camera), rtsp://... or http(s)://... (stream), "
     "a video file, a directory of images, picamera2://N (Raspberry Pi camera)"
@@ -88,6 +94,16 @@ class Source(Protocol):
     def nominal_fps(self) -> float:
         """The rate the source delivers at, or would play at in real time."""
         ...
+
+
+def shorten(text: str, limit: int = SHOWN) -> str:
+    """``text`` on one line and at most ``limit`` characters, cut in the middle (a path's start and
+    its file name are what identify it): for a value echoed in an error message."""
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text)
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return f"{text[: limit - tail - 1]}…{text[-tail:]}"
 
 
 def redact(uri: str) -> str:
@@ -172,6 +188,9 @@ class _CaptureSource:
         return fps if 0.0 < fps < 1000.0 else self.settings.fps
 
 
+V4L2_MAJOR = 81  # the character-device major number of every video4linux node (Documentation/admin-guide/devices.txt)
+
+
 def list_video_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("video*"))
 
@@ -199,6 +218,25 @@ class V4L2Source(_CaptureSource):
                 )
             return cv2.VideoCapture(self.device, cv2.CAP_V4L2)
         return cv2.VideoCapture(self.device, cv2.CAP_ANY)
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except SourceOpenError as exc:
+            # /dev/null or a disk is no camera however long we wait; a video node that is busy may free up.
+            exc.permanent = exc.permanent or not self._may_be_a_camera()
+            raise
+
+    def _may_be_a_camera(self) -> bool:
+        if not isinstance(self.device, str) or not sys.platform.startswith("linux"):
+            return True
+        try:
+            st = os.stat(self.device)
+        except FileNotFoundError:
+            return True  # not plugged in yet
+        except OSError:
+            return False
+        return stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == V4L2_MAJOR
 
     def _why_not_opened(self) -> str:
         return (
@@ -298,6 +336,14 @@ class VideoFileSource(_CaptureSource):
     def _create(self) -> cv2.VideoCapture:
         return cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
 
+    def open(self) -> None:
+        try:
+            super().open()
+        except SourceOpenError as exc:
+            # A file that is there and cannot be decoded stays so: at start, exit 2 instead of waiting.
+            exc.permanent = self.path.exists()
+            raise
+
     def _why_not_opened(self) -> str:
         if not self.path.exists():
             return "no such file: it was deleted or moved while the device ran (or is not there yet)"
@@ -330,14 +376,29 @@ class ImageDirSource:
         self._files: list[Path] = []
         self._next = 0
         self._good_this_pass = 0
+        self._reported: set[str] = set()  # unreadable files already named in the log
 
     def open(self) -> None:
+        """Lists the images and finds the first that decodes. A folder with none (empty, or only
+        unreadable files) raises a ``permanent`` error: at start that is exit 2, not a wait that
+        nothing will end (a reopen while running retries it all the same)."""
         try:
             files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         except OSError as exc:
-            raise SourceOpenError(f"{self.uri}: cannot list this directory ({exc.strerror or exc})") from exc
+            raise SourceOpenError(
+                f"{self.uri}: cannot list this directory ({exc.strerror or exc})", permanent=True
+            ) from exc
         if not files:
-            raise SourceOpenError(f"{self.uri}: no images ({', '.join(IMAGE_SUFFIXES)}) in this directory")
+            raise SourceOpenError(
+                f"{self.uri}: no images ({', '.join(IMAGE_SUFFIXES)}) in this directory", permanent=True
+            )
+        first = next((i for i, f in enumerate(files) if cv2.imread(str(f), cv2.IMREAD_COLOR) is not None), None)
+        if first is None:
+            raise SourceOpenError(
+                f"{self.uri}: none of its {len(files)} images can be read (not images, truncated, or not "
+                f"readable by this user; the first is {files[0].name})",
+                permanent=True,
+            )
         self._files = files
         self._next = 0
         self._good_this_pass = 0
@@ -356,7 +417,15 @@ class ImageDirSource:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 self.bad_frames += 1
-                log.warning("%s: skipping %s: missing or not a readable image", self.uri, path.name)
+                # Named once per file (a looping folder meets it on every pass); counted every time.
+                if path.name not in self._reported and len(self._reported) < 1000:
+                    self._reported.add(path.name)
+                    log.warning(
+                        "%s: skipping %s: missing or not a readable image (each such file is named once, "
+                        "all are counted in bad_frames)",
+                        self.uri,
+                        path.name,
+                    )
                 continue
             self._good_this_pass += 1
             return np.asarray(image, dtype=np.uint8)
@@ -444,6 +513,12 @@ def make_source(uri: str | int, settings: SourceSettings | None = None) -> Sourc
     text = str(uri).strip()
     if not text:
         raise SourceOpenError(f"empty source URI; use one of: {URI_FORMS}")
+    if len(text) > MAX_URI:
+        raise SourceOpenError(
+            f"{shorten(redact(text))}: a source URI of {len(text)} characters; no path or URL is over {MAX_URI}: "
+            "check source.uri (or --source)",
+            permanent=True,
+        )
     if re.fullmatch(r"\d+", text):
         # A bare index means /dev/videoN on Linux, where opening by path gives clearer errors.
         device: str | int = f"/dev/video{text}" if sys.platform.startswith("linux") else int(text)
@@ -462,15 +537,58 @@ def make_source(uri: str | int, settings: SourceSettings | None = None) -> Sourc
         if scheme == "file":
             text = rest
         else:
-            raise SourceOpenError(f"{redact(text)}: unknown source scheme {scheme!r}; use one of: {URI_FORMS}")
+            raise SourceOpenError(
+                f"{shorten(redact(text))}: unknown source scheme {shorten(scheme, 20)!r}; use one of: {URI_FORMS}"
+            )
     path = Path(text).expanduser()
-    if path.is_dir():
+    kind = path_kind(text, path)
+    if kind == "dir":
         return ImageDirSource(text, settings, path)
-    if path.is_file():
+    if kind == "file":
         if not os.access(path, os.R_OK):
-            raise SourceOpenError(f"{text}: permission denied reading this file")
+            raise SourceOpenError(f"{shorten(text)}: permission denied reading this file", permanent=True)
         return VideoFileSource(text, settings, path)
-    raise SourceOpenError(f"{text}: no such file or directory; a source is one of: {URI_FORMS}")
+    raise SourceOpenError(f"{shorten(text)}: no such file or directory; a source is one of: {URI_FORMS}; {WAIT_HINT}")
+
+
+# Why a path that exists (or cannot be looked at) is no source: waiting would not change any of these.
+_PATH_ERRORS = {
+    errno.ELOOP: "too many levels of symbolic links (a link loop): point the source at the file or folder itself",
+    errno.ENAMETOOLONG: "file name too long (a name is at most 255 bytes, a path 4096): check source.uri",
+    errno.ENOTDIR: "a part of this path is a file, not a folder: check source.uri",
+    errno.EACCES: "permission denied on a folder along this path: let the user running the device read it",
+}
+
+
+def path_kind(uri: str, path: Path) -> str:
+    """``"file"``, ``"dir"`` or ``"missing"`` for a file-system source; raises a permanent
+    ``SourceOpenError`` naming the reason for anything else (a FIFO, a socket, a device node, a link
+    loop, a name too long), which no amount of waiting would make a video or a folder of images."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        why = _PATH_ERRORS.get(exc.errno or 0, f"cannot use this path ({exc.strerror or exc})")
+        raise SourceOpenError(f"{shorten(uri)}: {why}", permanent=True) from None
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    what = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device node (cameras are /dev/videoN)"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    raise SourceOpenError(
+        f"{shorten(uri)}: {what}, not a video file or a folder of images; give a file, a folder, or a "
+        f"camera or stream URI ({URI_FORMS})",
+        permanent=True,
+    )
 
 
 class LateSource:
@@ -496,7 +614,9 @@ class LateSource:
 
     def open(self) -> None:
         if self._source is None:
-            source = make_source(self.uri, self.settings)  # SourceOpenError while the path is missing
+            if is_missing_path(self.uri):
+                raise SourceOpenError(f"{shorten(self.uri)}: no such file or directory yet")
+            source = make_source(self.uri, self.settings)
             source.open()
             self._source = source
             return
@@ -517,11 +637,20 @@ class LateSource:
 
 
 def is_missing_path(uri: str | int) -> bool:
-    """True for a URI that is a plain file-system path (not a camera, an index or a URL) that does not exist."""
+    """True for a URI that is a plain file-system path (not a camera, an index or a URL) that does not
+    exist. A path that cannot be looked at (a link loop, a name too long) is not missing: ``make_source``
+    says what is wrong with it."""
     text = str(uri).strip()
-    if not text or text.isdigit() or text.startswith("/dev/") or re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text):
-        return text.startswith("file://") and not Path(text[7:]).expanduser().exists()
-    return not Path(text).expanduser().exists()
+    if len(text) > MAX_URI:
+        return False
+    if text.startswith("file://"):
+        text = text[7:]
+    elif not text or text.isdigit() or text.startswith("/dev/") or re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+        return False
+    try:
+        return path_kind(text, Path(text).expanduser()) == "missing"
+    except SourceOpenError:
+        return False
 
 
 def open_source(uri: str | int, settings: SourceSettings | None = None) -> Source:

@@ -30,7 +30,17 @@ def config_path(args: argparse.Namespace) -> Path | None:
 def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the device loop: camera to tracked, smoothed emotions per face")
     p.add_argument("--config", type=Path, help=f"TOML configuration (default: ${CONFIG_ENV}, else built-in defaults)")
-    p.add_argument("--source", help="override source.uri: /dev/videoN or N, csi://N, rtsp://..., a file, a folder")
+    p.add_argument(
+        "--source",
+        help="override source.uri: /dev/videoN or N, csi://N, rtsp://..., a file, a folder. Cameras and streams "
+        "that are not there yet are waited for; a file or folder that cannot be used exits 2 at once, and so "
+        "does a missing one unless --wait-for-file",
+    )
+    p.add_argument(
+        "--wait-for-file",
+        action="store_true",
+        help="wait for a file or folder source that does not exist yet (source.wait_for_file = true)",
+    )
     p.add_argument("--show", action="store_true", help="draw boxes, ids, emotions and scores in a window")
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to this video file")
     p.add_argument("--results", metavar="OUT.jsonl", help="append every frame's results to this JSON-lines file")
@@ -63,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(schema_text(), end="")
         return 0
     overrides = {
-        "source": {"uri": args.source},
+        "source": {"uri": args.source, "wait_for_file": True if args.wait_for_file else None},
         "output": {"show": True if args.show else None, "record": args.record, "results": args.results},
         "web": {"enabled": True if args.web else None},
         "mqtt": broker_override(args.broker),

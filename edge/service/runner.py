@@ -79,12 +79,15 @@ def make_grabber(
     a live source keeps its own pace) and ``max_retries`` (reopen attempts before giving up).
 
     ``wait_at_start``: a source that cannot be opened at start (a camera not plugged in yet, a
-    file or folder not there yet) is waited for like a lost one, with the same backoff and
-    ``max_retries``, instead of stopping the start; a URI no source takes still stops it."""
+    stream not up yet, and with ``source.wait_for_file`` a file or folder not there yet) is waited
+    for like a lost one, with the same backoff and ``max_retries``, instead of stopping the start.
+    What waiting cannot fix stops it (``SourceOpenError``, exit 2): a URI no source takes, a missing
+    path without ``wait_for_file`` (a typo waits for ever otherwise), a file or folder that exists
+    and cannot be decoded, a FIFO, a link loop."""
     s = config.source
     settings = SourceSettings(s.width, s.height, s.fps, s.fourcc, s.loop if loop is None else loop, s.bad_frame_limit)
     source: Source
-    if wait_at_start and is_missing_path(s.uri):
+    if wait_at_start and s.wait_for_file and is_missing_path(s.uri):
         source = LateSource(str(s.uri), settings)
     else:
         source = make_source(s.uri, settings)
@@ -148,6 +151,9 @@ def run_device(
                 recorder = Recorder(config.output.record, config.source.fps)
             web_config = web if web is not None else config.web
             web_credentials = start_checks(web_config)
+            # A source no waiting can fix (a typo, a text file named .mp4, a FIFO) stops the start
+            # here, before the model loads; the source itself is opened once the loop is ready.
+            source, grabber = make_grabber(config)
             notifier.status("loading the model (on a Jetson, the first start builds the TensorRT engine)")
             # An engine build takes minutes on a Jetson: systemd hears that the start progresses.
             pipeline = build_pipeline(
@@ -163,7 +169,6 @@ def run_device(
                 view.start()  # a port in use stops the start here, before the camera is opened
                 sinks.append(view)  # closed with the other sinks
                 frame_sinks.append(view)
-            source, grabber = make_grabber(config)
             grabber.start()
             if recorder is not None:
                 recorder.fps = source.nominal_fps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,3 +118,37 @@ def test_a_folder_whose_images_vanish_mid_run_fails_and_is_given_up(tmp_path: Pa
     assert source.bad_frames >= 1
     assert grabber.failures == 1
     assert grabber.error is not None and "no images" in grabber.error
+
+
+def every_frame_corrupt(clip: Path) -> Path:
+    """Zero the start of every JPEG in an MJPG AVI: the container opens, no frame decodes."""
+    data = bytearray(clip.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i] == 0xFF and data[i + 1] == 0xD8 and data[i + 2] == 0xFF]
+    for start in starts:
+        data[start : start + 600] = bytes(600)
+    clip.write_bytes(bytes(data))
+    return clip
+
+
+def test_a_source_that_opens_but_never_gives_a_frame_backs_off_and_says_the_reason_once(
+    numbered_clip: Callable[[int], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each reopen succeeds and each read fails: the backoff must still grow (it used to start again
+    # at initial_s on every successful open: a reopen and a warning every 0.5 s, for ever).
+    source = make_source(str(every_frame_corrupt(numbered_clip(4))), SourceSettings(loop=True))
+    retry = RetryPolicy(initial_s=0.01, max_s=0.08, max_retries=6)
+    with caplog.at_level(logging.INFO, logger="edge.capture"):
+        grabber = FrameGrabber(source, keep_latest=False, retry=retry).start()
+        deadline = time.monotonic() + 30  # generous: a loaded machine; the old code never finished
+        while not grabber.finished and time.monotonic() < deadline:
+            grabber.get(0.5)
+        grabber.stop()
+    assert grabber.error is not None and "gave up after 6 reopen attempts" in grabber.error
+    lines = [r.getMessage() for r in caplog.records if "next attempt in" in r.getMessage()]
+    waits = [float(line.split("next attempt in ")[1].split(" s")[0]) for line in lines]
+    assert waits == [0.01, 0.02, 0.04, 0.08, 0.08, 0.08]
+    attempts = [int(line.rsplit("(attempt ", 1)[1].rstrip(")")) for line in lines]
+    assert attempts == [1, 2, 3, 4, 5, 6]
+    reason = "no readable frame after rewinding"
+    assert sum(reason in line for line in lines) == 1, lines  # the reason in full once, then "same reason"
+    assert all("(same reason)" in line for line in lines[1:]), lines

@@ -236,7 +236,8 @@ def test_a_source_that_appears_after_the_start_is_waited_for_alive_and_ready_wit
     mqtt = (
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ndevice_id = "late"\n[mqtt.rate]\nstats_interval_s = 0.5\n'
     )
-    config = device_toml(tmp_path, late, yunet_model, shipped_model, mqtt)
+    # A file that is not there yet is waited for only when asked (a typo would wait for ever).
+    config = device_toml(tmp_path, late, yunet_model, shipped_model, mqtt, source_extra="wait_for_file = true\n")
     manager = ServiceManager()
     env = {**os.environ, **manager.env(watchdog_usec=1_000_000)}
     process = subprocess.Popen(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,11 +26,15 @@ from edge.sources import (
     VideoFileSource,
     csi_pipeline,
     has_gstreamer,
+    is_missing_path,
     make_source,
     open_source,
     redact,
+    shorten,
 )
 from tests.edge.conftest import frame_level
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_all(source, limit: int = 1000) -> list[np.ndarray]:
@@ -227,3 +235,176 @@ def test_real_photos_come_through_a_folder_source_unchanged(wild_dir: Path) -> N
     first = source.read()
     expected = cv2.imread(str(sorted((wild_dir / "images").glob("*.jpg"))[0]))
     assert np.array_equal(first, expected)
+
+
+# --- paths no waiting can fix: refused at once, with the right reason (#22) ---------------------
+
+
+def fifo(tmp_path: Path) -> str:
+    path = tmp_path / "pipe.mp4"
+    os.mkfifo(path)
+    return str(path)
+
+
+def link_loop(tmp_path: Path) -> str:
+    (tmp_path / "a.mp4").symlink_to(tmp_path / "b.mp4")
+    (tmp_path / "b.mp4").symlink_to(tmp_path / "a.mp4")
+    return str(tmp_path / "a.mp4")
+
+
+def under_a_file(tmp_path: Path) -> str:
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    return str(tmp_path / "clip.mp4" / "frames")
+
+
+PATHS_NO_WAIT_FIXES = {
+    "fifo": (fifo, r"pipe.mp4: a named pipe \(FIFO\), not a video file or a folder of images"),
+    "link loop": (link_loop, r"a.mp4: too many levels of symbolic links \(a link loop\)"),
+    "name too long": (lambda tmp: str(tmp / ("n" * 300 + ".mp4")), r"file name too long \(a name is at most 255"),
+    "10 MB URI": (lambda tmp: "rtsp://cam/" + "x" * 10_000_000, r"a source URI of 10000011 characters; no path"),
+    "a file as a folder": (under_a_file, r"a part of this path is a file, not a folder"),
+}
+
+
+@pytest.mark.parametrize("case", PATHS_NO_WAIT_FIXES)
+def test_a_path_no_waiting_can_fix_is_refused_at_once_naming_why_on_one_short_line(tmp_path: Path, case: str) -> None:
+    make_uri, reason = PATHS_NO_WAIT_FIXES[case]
+    uri = make_uri(tmp_path)
+    assert not is_missing_path(uri)  # not a file that may still appear: nothing waits for it
+    with pytest.raises(SourceOpenError, match=reason) as err:
+        make_source(uri)
+    assert err.value.permanent
+    message = str(err.value)
+    assert "no such file" not in message
+    assert "\n" not in message and len(message) < 400, len(message)  # the value is cut, never echoed whole
+
+
+def test_a_value_echoed_in_an_error_is_cut_in_the_middle_and_kept_on_one_line() -> None:
+    assert shorten("short") == "short"
+    long = "/data/" + "d" * 300 + "/clip.mp4"
+    cut = shorten(long)
+    assert len(cut) == 80 and cut.startswith("/data/ddd") and cut.endswith("/clip.mp4") and "…" in cut
+    assert shorten("a\nb\x1b[2J") == "a?b?[2J"
+
+
+def test_a_missing_path_is_missing_and_its_error_says_how_to_wait_for_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "later.mp4")
+    assert is_missing_path(missing) and is_missing_path(f"file://{missing}")
+    assert not is_missing_path("/dev/video97") and not is_missing_path("rtsp://cam/s")
+    with pytest.raises(SourceOpenError, match=r"later.mp4: no such file or directory; .*source.wait_for_file = true"):
+        make_source(missing)
+
+
+def test_a_file_or_folder_that_exists_and_cannot_be_decoded_is_permanent(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    for i in range(3):
+        (junk / f"{i}.jpg").write_text("not a jpeg")
+    cases = {
+        str(text): r"notes.mp4: OpenCV cannot decode this file",
+        str(empty): r"empty: no images \(.jpg",
+        str(junk): r"junk: none of its 3 images can be read \(.*the first is 0.jpg\)",
+    }
+    for uri, message in cases.items():
+        with pytest.raises(SourceOpenError, match=message) as err:
+            open_source(uri)
+        assert err.value.permanent, uri
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="V4L2 device numbers are Linux's")
+def test_a_device_node_that_is_not_a_video_node_is_permanent_a_missing_camera_is_not() -> None:
+    with pytest.raises(SourceOpenError) as err:
+        open_source("/dev/null")
+    assert err.value.permanent
+    with pytest.raises(SourceOpenError) as err:
+        open_source("/dev/video97")
+    assert not err.value.permanent  # it may be plugged in later: waited for
+
+
+def test_an_unreadable_image_in_a_looping_folder_is_named_once_and_counted_on_every_pass(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cv2.imwrite(str(tmp_path / "0.png"), np.full((8, 8, 3), 5, np.uint8))
+    (tmp_path / "1.jpg").write_text("not a jpeg")
+    source = open_source(str(tmp_path), SourceSettings(loop=True))
+    with caplog.at_level(logging.WARNING, logger="edge.sources"):
+        frames = [source.read() for _ in range(6)]
+    assert len(frames) == 6 and source.bad_frames == 5  # five passes over the bad file
+    assert [r.getMessage() for r in caplog.records].count(
+        f"{tmp_path}: skipping 1.jpg: missing or not a readable image (each such file is named once, all are "
+        "counted in bad_frames)"
+    ) == 1
+
+
+# --- the same faults through `emotion-edge run`: one line, status 2, no wait (#22) --------------
+
+
+def run_device_with(source: str, tmp_path: Path, shipped_model: Path, yunet_model: Path, *flags: str) -> list[str]:
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'[detector]\nmodel = "{yunet_model}"\n[model]\npath = "{shipped_model}"\n[mqtt]\nenabled = false\n'
+        "[source]\nretry_initial_s = 0.1\nretry_max_s = 0.2\n"
+    )
+    return [sys.executable, "-m", "emotion_edge.cli", "run", "--config", str(config), "--source", source, *flags]
+
+
+def text_named_mp4(tmp_path: Path) -> str:
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    return str(tmp_path / "notes.mp4")
+
+
+def empty_folder(tmp_path: Path) -> str:
+    (tmp_path / "empty").mkdir()
+    return str(tmp_path / "empty")
+
+
+RUN_REFUSES = {
+    "text named .mp4": (text_named_mp4, "notes.mp4: OpenCV cannot decode this file"),
+    "empty folder": (empty_folder, "empty: no images"),
+    "fifo": (fifo, "pipe.mp4: a named pipe (FIFO)"),
+    "link loop": (link_loop, "a.mp4: too many levels of symbolic links"),
+    "missing path": (lambda tmp: str(tmp / "typo.mp4"), "typo.mp4: no such file or directory"),
+    "name too long": (lambda tmp: str(tmp / ("n" * 300)), "file name too long"),
+}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("case", RUN_REFUSES)
+def test_run_refuses_a_source_no_waiting_can_fix_with_one_line_and_status_2(
+    case: str, tmp_path: Path, shipped_model: Path, yunet_model: Path
+) -> None:
+    make_uri, reason = RUN_REFUSES[case]
+    command = run_device_with(make_uri(tmp_path), tmp_path, shipped_model, yunet_model)
+    # The old code waited for ever on all but the too-long name (a traceback); 60 s is generous for a
+    # start on a loaded machine, and far below "for ever".
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("emotion-edge: error:")]
+    assert len(errors) == 1 and reason in errors[0], done.stderr[-2000:]
+    assert len(errors[0]) < 600 and "Traceback" not in done.stderr
+
+
+@pytest.mark.shared
+def test_run_waits_for_a_missing_file_only_when_asked_to(
+    tmp_path: Path, shipped_model: Path, yunet_model: Path
+) -> None:
+    later = tmp_path / "later.mp4"
+    command = run_device_with(str(later), tmp_path, shipped_model, yunet_model, "--wait-for-file")
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # waits on what it says, not on a clock
+            seen.append(line)
+            if "waiting for it" in line:
+                break
+        assert any(f"{later}: no such file or directory yet; waiting for it" in line for line in seen), seen
+        assert process.poll() is None  # alive and waiting, not refused
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
