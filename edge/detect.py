@@ -1,7 +1,9 @@
 """Face detectors behind one interface: ``detect(frame) -> list[Face]``.
 
 ``yunet`` (OpenCV's FaceDetectorYN: boxes, scores, 5 landmarks) is the default; ``haar`` is the
-no-download fallback where the installed OpenCV still has Haar cascades (4.x, not 5.x).
+no-download fallback where the installed OpenCV still has Haar cascades (4.x, not 5.x). The same
+YuNet file also runs through the classifier's backends (``yunet-onnxruntime``, ``yunet-tensorrt``,
+``yunet-auto``: ``edge.yunet_net``), decoded in numpy as FaceDetectorYN decodes it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -17,6 +19,9 @@ import numpy.typing as npt
 
 from edge import paths
 from edge.registry import DETECTORS, unknown_choice
+
+if TYPE_CHECKING:
+    from edge.yunet_net import DetectorEngine
 
 Frame = npt.NDArray[np.uint8]
 
@@ -47,7 +52,7 @@ class Detector(Protocol):
         ...
 
 
-def _downscaled(frame: Frame, max_side: int) -> tuple[Frame, float]:
+def downscaled(frame: Frame, max_side: int) -> tuple[Frame, float]:
     h, w = frame.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale == 1.0:
@@ -57,10 +62,32 @@ def _downscaled(frame: Frame, max_side: int) -> tuple[Frame, float]:
     return np.asarray(small, dtype=np.uint8), scale
 
 
+def as_bgr(image: Frame) -> Frame:
+    """A grey image as three equal channels (YuNet takes BGR); a colour one as it is."""
+    if image.ndim == 2:
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    return image
+
+
+def faces_from_rows(raw: npt.NDArray[np.float32], scale: float, min_face: int, max_faces: int) -> list[Face]:
+    """FaceDetectorYN's N x 15 rows (box, 5 landmarks, score) found on a frame downscaled by
+    ``scale``, as faces in frame pixels: the smaller than ``min_face`` dropped, the largest first."""
+    faces = []
+    for row in raw:
+        x, y, bw, bh = (float(v) / scale for v in row[:4])
+        if min(bw, bh) < min_face:
+            continue
+        landmarks = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
+        faces.append(Face((x, y, bw, bh), float(row[14]), landmarks))
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces[:max_faces]
+
+
 class YuNetDetector:
     """OpenCV's ``FaceDetectorYN`` run on a frame downscaled so its longer side is ``max_side``."""
 
     name = "yunet"
+    backend = "opencv"
 
     def __init__(
         self,
@@ -107,27 +134,20 @@ class YuNetDetector:
         self.min_face = min_face
         self.max_faces = max_faces
         self._size: tuple[int, int] | None = (max_side, max_side)
+        self.reason = f"OpenCV {cv2.__version__} FaceDetectorYN on the CPU"
 
-    def detect(self, frame: Frame) -> list[Face]:
-        small, scale = _downscaled(frame, self.max_side)
-        if small.ndim == 2:
-            small = np.asarray(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
-        size = (small.shape[1], small.shape[0])
+    def raw(self, image: Frame) -> npt.NDArray[np.float32]:
+        """FaceDetectorYN's N x 15 rows for an image the size the net sees (no downscaling)."""
+        size = (image.shape[1], image.shape[0])
         if size != self._size:
             self._net.setInputSize(size)
             self._size = size
-        _, raw = self._net.detect(small)
-        if raw is None:
-            return []
-        faces = []
-        for row in raw:
-            x, y, bw, bh = (float(v) / scale for v in row[:4])
-            if min(bw, bh) < self.min_face:
-                continue
-            landmarks = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
-            faces.append(Face((x, y, bw, bh), float(row[14]), landmarks))
-        faces.sort(key=lambda f: f.area, reverse=True)
-        return faces[: self.max_faces]
+        _, rows = self._net.detect(image)
+        return np.empty((0, 15), np.float32) if rows is None else np.asarray(rows, dtype=np.float32)
+
+    def detect(self, frame: Frame) -> list[Face]:
+        small, scale = downscaled(frame, self.max_side)
+        return faces_from_rows(self.raw(as_bgr(small)), scale, self.min_face, self.max_faces)
 
 
 def _cv_error(exc: BaseException) -> str:
@@ -161,6 +181,8 @@ class HaarDetector:
     YuNet. OpenCV 5 removed it."""
 
     name = "haar"
+    backend = "opencv"
+    reason = "OpenCV's Haar cascade on the CPU"
 
     def __init__(
         self,
@@ -193,7 +215,7 @@ class HaarDetector:
         self.min_neighbors = min_neighbors
 
     def detect(self, frame: Frame) -> list[Face]:
-        small, scale = _downscaled(frame, self.max_side)
+        small, scale = downscaled(frame, self.max_side)
         gray = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         gray = cv2.equalizeHist(gray)
         smallest = max(1, round(self.min_face * scale))
@@ -215,10 +237,28 @@ def create_detector(
     nms_threshold: float = 0.3,
     min_face: int = 24,
     max_faces: int = 8,
+    threads: int = 0,
+    engine: DetectorEngine | None = None,
 ) -> Detector:
+    """The detector of this ``kind`` (edge.registry.DETECTORS). ``threads``: ONNX Runtime's intra-op
+    threads for ``yunet-onnxruntime`` (0: all cores); ``engine``: where ``yunet-tensorrt`` and
+    ``yunet-auto`` keep their engine and whether they may build it."""
+
+    def net(kind: str) -> Callable[[], Detector]:
+        def make() -> Detector:
+            from edge.yunet_net import load_yunet_net
+
+            settings = (score_threshold, nms_threshold, max_side, min_face, max_faces)
+            return load_yunet_net(kind, Path(model), *settings, threads=threads, engine=engine)
+
+        return make
+
     factories: dict[str, Callable[[], Detector]] = {
         "yunet": lambda: YuNetDetector(model, score_threshold, nms_threshold, max_side, min_face, max_faces),
         "haar": lambda: HaarDetector(max_side, min_face, max_faces),
+        "yunet-onnxruntime": net("yunet-onnxruntime"),
+        "yunet-tensorrt": net("yunet-tensorrt"),
+        "yunet-auto": net("yunet-auto"),
     }
     assert set(factories) == set(DETECTORS), "edge.registry.DETECTORS and the factories must name the same kinds"
     if kind not in factories:

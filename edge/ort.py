@@ -30,3 +30,24 @@ def onnxruntime() -> ModuleType:
     if disable is not None and os.environ.get(TELEMETRY_ENV) != "0":
         disable()
     return ort  # type: ignore[no-any-return]
+
+
+def session_options(ort: ModuleType, threads: int = 0) -> object:
+    """The options every inference session of the device gets (``threads``: intra-op threads, 0: ONNX
+    Runtime's default, all cores)."""
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    # One small batch per frame leaves worker threads idle between frames; spinning there
+    # would steal the cores the capture thread and the other models need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Exact INT8 kernels on x86 CPUs without VNNI (their fast ones saturate: see edge.classify);
+    # elsewhere (VNNI, ARM, FP32 models) this changes nothing.
+    options.add_session_config_entry("session.x64quantprecision", "1")
+    return options
+
+
+def default_providers(ort: ModuleType) -> list[str]:
+    """CUDA where this ONNX Runtime build has it, else the CPU."""
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]

@@ -11,6 +11,10 @@ from __future__ import annotations
 DETECTORS: dict[str, str] = {
     "yunet": "OpenCV's FaceDetectorYN (YuNet): boxes, scores and 5 landmarks; needs its ONNX file",
     "haar": "OpenCV's Haar cascade: boxes only, no download; OpenCV 4.x only (5.x removed it)",
+    "yunet-onnxruntime": "the same YuNet file through ONNX Runtime (CPU; CUDA where installed): the faces yunet finds",
+    "yunet-tensorrt": "YuNet as a TensorRT FP16 engine cached beside the model (a Jetson's GPU); refuses to start "
+    "where it cannot load",
+    "yunet-auto": "yunet-tensorrt where its engine loads or builds, else yunet (OpenCV on the CPU); says which and why",
 }
 
 BACKENDS: dict[str, str] = {
@@ -29,6 +33,11 @@ EQUALIZERS: dict[str, str] = {
 DETECTOR_KINDS: tuple[str, ...] = tuple(DETECTORS)
 BACKEND_NAMES: tuple[str, ...] = tuple(BACKENDS)
 EQUALIZE_METHODS: tuple[str, ...] = tuple(EQUALIZERS)
+
+
+def runs_yunet(kind: str) -> bool:
+    """Whether a detector kind runs the YuNet ONNX file (detector.model), on whichever backend."""
+    return kind == "yunet" or kind.startswith("yunet-")
 
 
 def unknown_choice(key: str, value: object, registry: dict[str, str]) -> str:

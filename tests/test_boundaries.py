@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The TensorRT/pycuda layer imports those at the top by design (it is only loaded where they
 # exist); it is covered by the tensorrt tests.
-NEEDS_GPU_STACK = {"edge.tensorrt.backend", "edge.tensorrt.build"}
+NEEDS_GPU_STACK = {"edge.tensorrt.backend", "edge.tensorrt.build", "edge.tensorrt.yunet"}
 
 
 def module_name(path: Path) -> str:

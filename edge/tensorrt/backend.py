@@ -88,22 +88,20 @@ def check_engine_io(engine: trt.ICudaEngine, info: ModelInfo, max_batch: int, en
         )
 
 
-class TensorRTClassifier:
-    backend = "tensorrt"
+class EngineSession:
+    """One deserialized engine with its execution context, stream and buffers, on the GPU's primary
+    context: retained for the session's life, made current around each use and popped after.
+    A subclass checks the engine's tensors (``_check``) and allocates its buffers (``_allocate``,
+    through ``_buffer``); everything is released in reverse order of creation (``close``)."""
 
-    def __init__(self, engine_path: Path, info: ModelInfo, max_batch: int, device_index: int = 0) -> None:
-        self.info = info
-        self.max_batch = max_batch
-        self.reason = f"TensorRT {trt.__version__} engine {engine_path}"
+    def __init__(self, engine_path: Path, device_index: int = 0) -> None:
         self._context: Any = None
         self._runtime: trt.Runtime | None = None
         self._engine: trt.ICudaEngine | None = None
         self._exec: trt.IExecutionContext | None = None
         self._stream: Any = None
-        self._host_in: npt.NDArray[np.float32] | None = None
-        self._host_out: npt.NDArray[np.float32] | None = None
-        self._dev_in: Any = None
-        self._dev_out: Any = None
+        self._device: list[Any] = []  # device buffers, in order of allocation
+        self._pinned: list[npt.NDArray[np.float32]] = []  # pinned host buffers, likewise
         self._logger = _Logger()  # referenced by the runtime for its whole life
         cuda.init()
         context = cuda.Device(device_index).retain_primary_context()
@@ -114,13 +112,13 @@ class TensorRTClassifier:
             raise
         self._context = context
         try:
-            self._load(engine_path, info, max_batch)
+            self._load(engine_path)
         except BaseException:
             self._release()  # frees what was allocated, pops and releases the context
             raise
         cuda.Context.pop()
 
-    def _load(self, engine_path: Path, info: ModelInfo, max_batch: int) -> None:
+    def _load(self, engine_path: Path) -> None:
         self._runtime = trt.Runtime(self._logger)
         engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if engine is None:
@@ -129,7 +127,7 @@ class TensorRTClassifier:
                 "delete it to rebuild it on this device"
             )
         self._engine = engine
-        check_engine_io(engine, info, max_batch, engine_path)
+        self._check(engine, engine_path)
         context = engine.create_execution_context()
         if context is None:
             raise EngineLoadError(
@@ -137,36 +135,35 @@ class TensorRTClassifier:
             )
         self._exec = context
         self._stream = cuda.Stream()
-        self._host_in = cuda.pagelocked_empty((max_batch, *info.input_shape[1:]), np.float32)
-        self._host_out = cuda.pagelocked_empty((max_batch, len(info.classes)), np.float32)
-        self._dev_in = cuda.mem_alloc(self._host_in.nbytes)
-        self._dev_out = cuda.mem_alloc(self._host_out.nbytes)
-        for name, buffer in ((info.input_name, self._dev_in), (info.output_name, self._dev_out)):
-            if not context.set_tensor_address(name, int(buffer)):
-                raise EngineLoadError(f"TensorRT refused the device buffer for {name!r} of {engine_path}")
+        self._allocate(context, engine_path)
 
-    def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        if self._exec is None or self._host_in is None or self._host_out is None:
-            raise RuntimeError("the TensorRT classifier is closed")
-        x = self.info.preprocessing.apply(crops)
-        out = np.empty((len(x), len(self.info.classes)), dtype=np.float32)
+    def _check(self, engine: trt.ICudaEngine, engine_path: Path) -> None:
+        """Raise ``EngineLoadError`` when the engine's tensors are not the model's."""
+
+    def _allocate(self, context: trt.IExecutionContext, engine_path: Path) -> None:
+        """Allocate the buffers (``_buffer``) and bind them to the tensors."""
+
+    def _pinned_buffer(self, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+        host: npt.NDArray[np.float32] = cuda.pagelocked_empty(shape, np.float32)
+        self._pinned.append(host)
+        return host
+
+    def _device_buffer(self, nbytes: int) -> Any:
+        buffer = cuda.mem_alloc(nbytes)
+        self._device.append(buffer)
+        return buffer
+
+    @staticmethod
+    def _bind(context: trt.IExecutionContext, name: str, buffer: Any, engine_path: Path) -> None:
+        if not context.set_tensor_address(name, int(buffer)):
+            raise EngineLoadError(f"TensorRT refused the device buffer for {name!r} of {engine_path}")
+
+    def _running(self) -> trt.IExecutionContext:
+        """The execution context, with the CUDA context pushed (the caller pops it in a finally)."""
+        if self._exec is None:
+            raise RuntimeError(f"the {type(self).__name__} is closed")
         self._context.push()
-        try:
-            for start in range(0, len(x), self.max_batch):
-                chunk = x[start : start + self.max_batch]
-                n = len(chunk)
-                self._host_in[:n] = chunk
-                if not self._exec.set_input_shape(self.info.input_name, tuple(chunk.shape)):
-                    raise RuntimeError(f"TensorRT refused the input shape {tuple(chunk.shape)}")
-                cuda.memcpy_htod_async(self._dev_in, self._host_in[:n], self._stream)
-                if not self._exec.execute_async_v3(self._stream.handle):
-                    raise RuntimeError("TensorRT execute_async_v3 failed")
-                cuda.memcpy_dtoh_async(self._host_out[:n], self._dev_out, self._stream)
-                self._stream.synchronize()
-                out[start : start + n] = self._host_out[:n]
-        finally:
-            cuda.Context.pop()
-        return self.info.calibrate(out)  # the same temperature, the same way, as ONNX Runtime
+        return self._exec
 
     def close(self) -> None:
         """Release everything; safe to call twice."""
@@ -180,15 +177,13 @@ class TensorRTClassifier:
         try:
             if self._stream is not None:
                 self._stream.synchronize()  # nothing may still be copying into the buffers
-            for buffer in (self._dev_out, self._dev_in):
-                if buffer is not None:
-                    buffer.free()
-            self._dev_in = self._dev_out = None
-            for host in (self._host_out, self._host_in):
-                base = getattr(host, "base", None)
+            while self._device:
+                self._device.pop().free()
+            while self._pinned:
+                base = getattr(self._pinned.pop(), "base", None)
                 if base is not None and hasattr(base, "free"):
                     base.free()  # the pinned allocation itself, not only our reference to it
-            self._host_in = self._host_out = None
+            self._forget_buffers()
             self._exec = None  # TensorRT: the execution context before its engine,
             self._engine = None  # the engine before its runtime
             self._runtime = None
@@ -197,3 +192,58 @@ class TensorRTClassifier:
             context, self._context = self._context, None
             cuda.Context.pop()
             context.detach()
+
+    def _forget_buffers(self) -> None:
+        """Drop the subclass's own references to the freed buffers."""
+
+
+class TensorRTClassifier(EngineSession):
+    backend = "tensorrt"
+
+    def __init__(self, engine_path: Path, info: ModelInfo, max_batch: int, device_index: int = 0) -> None:
+        self.info = info
+        self.max_batch = max_batch
+        self.reason = f"TensorRT {trt.__version__} engine {engine_path}"
+        self._host_in: npt.NDArray[np.float32] | None = None
+        self._host_out: npt.NDArray[np.float32] | None = None
+        self._dev_in: Any = None
+        self._dev_out: Any = None
+        super().__init__(engine_path, device_index)
+
+    def _check(self, engine: trt.ICudaEngine, engine_path: Path) -> None:
+        check_engine_io(engine, self.info, self.max_batch, engine_path)
+
+    def _allocate(self, context: trt.IExecutionContext, engine_path: Path) -> None:
+        info = self.info
+        self._host_in = self._pinned_buffer((self.max_batch, *info.input_shape[1:]))
+        self._host_out = self._pinned_buffer((self.max_batch, len(info.classes)))
+        self._dev_in = self._device_buffer(self._host_in.nbytes)
+        self._dev_out = self._device_buffer(self._host_out.nbytes)
+        for name, buffer in ((info.input_name, self._dev_in), (info.output_name, self._dev_out)):
+            self._bind(context, name, buffer, engine_path)
+
+    def _forget_buffers(self) -> None:
+        self._host_in = self._host_out = self._dev_in = self._dev_out = None
+
+    def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        if self._exec is None or self._host_in is None or self._host_out is None:
+            raise RuntimeError("the TensorRT classifier is closed")
+        x = self.info.preprocessing.apply(crops)
+        out = np.empty((len(x), len(self.info.classes)), dtype=np.float32)
+        execution = self._running()
+        try:
+            for start in range(0, len(x), self.max_batch):
+                chunk = x[start : start + self.max_batch]
+                n = len(chunk)
+                self._host_in[:n] = chunk
+                if not execution.set_input_shape(self.info.input_name, tuple(chunk.shape)):
+                    raise RuntimeError(f"TensorRT refused the input shape {tuple(chunk.shape)}")
+                cuda.memcpy_htod_async(self._dev_in, self._host_in[:n], self._stream)
+                if not execution.execute_async_v3(self._stream.handle):
+                    raise RuntimeError("TensorRT execute_async_v3 failed")
+                cuda.memcpy_dtoh_async(self._host_out[:n], self._dev_out, self._stream)
+                self._stream.synchronize()
+                out[start : start + n] = self._host_out[:n]
+        finally:
+            cuda.Context.pop()
+        return self.info.calibrate(out)  # the same temperature, the same way, as ONNX Runtime
