@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -103,6 +104,11 @@ def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # OpenCV's own warnings, set once before it loads: OpenCV 5 warns "setPreferableTarget ... not
+        # supported by the new graph engine" each time a YuNet detector is made, and our messages already
+        # name what failed and the fix. -v (or OPENCV_LOG_LEVEL set by the user) lets them through.
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
