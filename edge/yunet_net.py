@@ -114,8 +114,8 @@ class YuNetNetDetector:
         except Exception as exc:
             runner.close()
             raise DetectorError(
-                f"detector.model {path} is not the YuNet face detector: it loads but cannot detect "
-                f"({type(exc).__name__}: {exc}); {FETCH}"
+                f"YuNet {path} on {runner.reason} loads but cannot detect ({type(exc).__name__}: {exc}); "
+                f"if the file is damaged, {FETCH}; else use detector.kind = 'yunet' (OpenCV)"
             ) from exc
 
     def raw(self, image: Frame) -> npt.NDArray[np.float32]:

@@ -39,12 +39,15 @@ def test_the_dry_run_checks_every_step_and_says_what_needs_the_jetson(tmp_path: 
     assert out.returncode == 0, out.stdout + out.stderr
     report = json.loads(report_path.read_text())
     steps = {s["name"]: s for s in report["steps"]}
-    assert list(steps) == ["doctor", "engine-fp16", "engine-int8", "agreement", "bench", "service"]
+    assert list(steps) == ["doctor", "engine-fp16", "engine-int8", "agreement", "detector", "bench", "service"]
     assert report["dry_run"] is True and report["passed"] is False and report["failed"] == []
     assert steps["doctor"]["status"] in ("passed", "checked") and steps["doctor"]["result"]["checks"]
-    for name in ("engine-fp16", "engine-int8", "agreement", "bench", "service"):
+    for name in ("engine-fp16", "engine-int8", "agreement", "detector", "bench", "service"):
         assert steps[name]["status"] == "needs-jetson", steps[name]
     assert "faces made from the demo photos" in steps["agreement"]["detail"]
+    # The detector's numpy decoding is checked here on ONNX Runtime; the Jetson checks it on TensorRT.
+    assert steps["detector"]["detail"].startswith("yunet-onnxruntime agrees with FaceDetectorYN here")
+    assert steps["detector"]["result"]["faces"] >= 8 and steps["detector"]["result"]["max_box_px"] <= 2
     assert {"emotion-edge", "python", "tensorrt", "onnxruntime"} <= set(report["versions"])
     assert report["board"]["kind"] == detect_board().kind
     assert "needs-jetson engine-int8" in out.stdout.replace("  ", " ") or "engine-int8" in out.stdout
@@ -78,3 +81,33 @@ def test_the_bench_summary_reads_benchs_own_report() -> None:
 
     report = {"fps": 61.2, "backend": "tensorrt", "latency_ms": {"end_to_end": {"p50": 12.1, "p99": 15.0}}}
     assert _bench_summary({"1face": report}) == "1face: 61.2 fps, end to end p50/p99 12.1/15.0 ms (tensorrt)"
+
+
+class Shifted:
+    """A real detector whose boxes and landmarks come out ``px`` pixels to the right."""
+
+    def __init__(self, detector: object, px: float) -> None:
+        self.detector, self.px = detector, px
+
+    def detect(self, frame: np.ndarray) -> list:  # type: ignore[type-arg]
+        from dataclasses import replace
+
+        faces = self.detector.detect(frame)  # type: ignore[attr-defined]
+        return [
+            replace(f, box=(f.box[0] + self.px, *f.box[1:]), landmarks=f.landmarks + np.float32([self.px, 0]))
+            for f in faces
+        ]
+
+
+def test_the_detector_check_passes_within_two_pixels_and_fails_beyond(yunet_model: Path) -> None:
+    from edge.detect import YuNetDetector
+    from export.acceptance import _agrees, compare_detectors, detector_frames
+
+    reference = YuNetDetector(yunet_model)
+    frames = detector_frames()
+    assert len(frames) == 8 and {f.shape[:2] for f in frames[4:]} == {(480, 640)}
+    close = compare_detectors(reference, Shifted(YuNetDetector(yunet_model), 1.5), frames, repeats=2)
+    assert _agrees(close) and close["faces"] >= 8 and close["max_box_px"] == 1.5
+    far = compare_detectors(reference, Shifted(YuNetDetector(yunet_model), 2.5), frames, repeats=2)
+    assert not _agrees(far) and far["max_landmark_px"] == 2.5
+    assert far["reference_ms"] > 0 and far["candidate_ms"] > 0

@@ -336,6 +336,10 @@ def make_pycuda(record: Record) -> tuple[types.ModuleType, types.ModuleType]:
     return pycuda, driver
 
 
+# The modules that import tensorrt and pycuda at the top: imported afresh against each stand-in.
+LAYER = ("edge.tensorrt.build", "edge.tensorrt.backend", "edge.tensorrt.yunet")
+
+
 @contextmanager
 def standin(monkeypatch: pytest.MonkeyPatch, version: str = "10.3.0") -> Iterator[Record]:
     """Install the stand-ins and import the TensorRT layer afresh against them."""
@@ -344,10 +348,10 @@ def standin(monkeypatch: pytest.MonkeyPatch, version: str = "10.3.0") -> Iterato
     monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(version, record))
     monkeypatch.setitem(sys.modules, "pycuda", pycuda)
     monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
-    for name in ("edge.tensorrt.build", "edge.tensorrt.backend"):
+    for name in LAYER:
         monkeypatch.delitem(sys.modules, name, raising=False)
     try:
         yield record
     finally:
-        for name in ("edge.tensorrt.build", "edge.tensorrt.backend"):
+        for name in LAYER:
             sys.modules.pop(name, None)
