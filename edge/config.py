@@ -32,7 +32,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic.json_schema import GenerateJsonSchema
 
-from edge import paths
+from edge import catalog, paths
 from edge.contract import ContractError, CropPolicy
 from edge.fields import ENV_PREFIX, FILE, ConfigError, Key, Layers, OneOf, Rule, Section
 from edge.mqtt.config import MqttConfig
@@ -52,6 +52,9 @@ SCHEMA = "docs/config.schema.json"
 NOT_CONFIG = ("CONFIG", "CACHE", "MQTT_PASSWORD", "WEB_TOKEN", "WEB_PASSWORD")
 NOT_CONFIG_PREFIXES = ("TEST_",)
 FilePath = Annotated[str, FILE]
+# What `auto` means for detector.interval and model.max_hz: ten times a second (edge.pipeline.Cadence).
+AUTO_DETECT_HZ = 10.0
+AUTO_CLASSIFY_HZ = 10.0
 
 
 class SourceConfig(Section):
@@ -107,10 +110,45 @@ class DetectorConfig(Section):
     min_face: int = Field(24, ge=1, le=4096, description="smallest face kept, in frame pixels")
     max_faces: int = Field(8, ge=1, le=256, description="the largest faces are kept")
     threads: int = Field(0, ge=0, le=256, description="OpenCV threads; 0 keeps OpenCV's choice")
+    interval: int | Literal["auto"] = Field(
+        "auto",
+        description="run the detector every this many frames (the tracker carries the boxes between); 1: every "
+        "frame; auto: ten times a second (a face that appears is found within 0.1 s)",
+    )
+    fps: float | None = Field(
+        None, gt=0, le=1000, description="run the detector this many times a second instead (leave interval auto)"
+    )
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> Any:
+        # A whole number or "auto", also as text from the environment or a flag.
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000):
+            return value
+        raise ValueError('a whole number of frames from 1 to 1000, or "auto"')
+
+    @model_validator(mode="after")
+    def _one_cadence(self) -> DetectorConfig:
+        if self.fps is not None and self.interval != "auto":
+            raise Rule(
+                "fps",
+                f"detector.fps={self.fps} and detector.interval={self.interval} both set how often the detector "
+                "runs; set one of them (leave interval auto)",
+            )
+        return self
 
 
 class ModelConfig(Section):
-    path: FilePath = paths.MODEL
+    path: FilePath = Field(paths.MODEL, description="the emotion model (.onnx); `name` picks a shipped one instead")
+    name: str = Field(
+        "",
+        description="a shipped model by name (`emotion-edge models`: ferplus, fer2013, NAME-int8, NAME-fp32); "
+        "it replaces path's file, in path's folder and at path's precision unless the name gives one",
+    )
     backend: Annotated[str, OneOf(BACKENDS)] = "auto"
     threads: int = Field(1, ge=0, le=256, description="ONNX Runtime intra-op threads; 0: all cores")
     crop_margin: float | None = Field(None, description="overrides the model's crop margin (experiments only)")
@@ -123,6 +161,44 @@ class ModelConfig(Section):
     )
     precision: Literal["int8", "fp16"] = "int8"
     rebuild_engine: bool = Field(True, description="a missing or stale engine is rebuilt on start instead of refused")
+    max_hz: float | Literal["auto"] = Field(
+        "auto",
+        description="classify each tracked face at most this many times a second (batched; a new face, or one that "
+        "moved or grew a lot, at once; the smoother keeps its last probabilities between); 0: every frame; "
+        "auto: 10",
+    )
+
+    @field_validator("max_hz", mode="before")
+    @classmethod
+    def _max_hz(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() != "auto":
+            value = _number(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if value == "auto" or (isinstance(value, float) and 0 <= value <= 1000):
+            return value
+        raise ValueError('a number of classifications per second from 0 (every frame) to 1000, or "auto"')
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: str) -> str:
+        if value:
+            catalog.entry(value)  # CatalogError (a ValueError) lists the names
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_picks_the_file(cls, data: Any) -> Any:
+        # Resolving is idempotent (same folder, same precision), so a printed and reloaded config
+        # names the same file.
+        if not isinstance(data, dict):
+            return data
+        name, path = data.get("name"), data.get("path", paths.MODEL)
+        if isinstance(path, str) and path in catalog.names():  # `--model fer2013`: a name where a path goes
+            name, path = path, paths.MODEL
+        if isinstance(name, str) and name in catalog.names():  # an unknown name is refused by its own key
+            data = {**data, "path": str(catalog.resolve(name, path if isinstance(path, str) else paths.MODEL))}
+        return data
 
     @field_validator("crop_margin")
     @classmethod
@@ -139,6 +215,38 @@ class ModelConfig(Section):
 class TrackerConfig(Section):
     iou_threshold: float = Field(0.3, gt=0, le=1, description="overlap that continues a face's track")
     grace_s: float = Field(0.5, ge=0, le=60, description="a face unseen this long loses its id")
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+class MotionConfig(Section):
+    enabled: bool | Literal["auto"] = Field(
+        "auto",
+        description="skip the detector while nothing moves and no face is tracked; auto: on unless detector.interval "
+        "is 1 (every frame)",
+    )
+    threshold: float = Field(25.0, gt=0, lt=255, description="grey levels a pixel must change by to count as moved")
+    min_area: float = Field(0.002, ge=0, le=1, description="fraction of the picture that must move")
+    alpha: float = Field(0.05, gt=0, le=1, description="how fast the background takes in slow changes, per frame")
+    recheck_s: float = Field(
+        2.0, ge=0, le=3600, description="the detector still runs this often while nothing moves (0: never)"
+    )
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _enabled(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() != "auto":
+            text = value.strip().lower()
+            if text in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+                return text in ("true", "yes", "on", "1")
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ValueError('true, false or "auto"')
 
 
 class SmootherConfig(Section):
@@ -181,12 +289,34 @@ class DeviceConfig(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
     _base_dir: str | None = PrivateAttr(default=None)
 
     @property
     def base_dir(self) -> str | None:
         """The config file's folder: what relative paths in the file were taken relative to."""
         return self._base_dir
+
+    @model_validator(mode="after")
+    def _grace_spans_detections(self) -> DeviceConfig:
+        # A track expires at a detection that finds it gone longer than grace_s: a longer gap
+        # between detections would give every face a new id at each one.
+        d, grace = self.detector, self.tracker.grace_s
+        if d.fps is not None:
+            gap, how = 1 / d.fps, f"detector.fps = {d.fps:g}"
+        elif d.interval == "auto":
+            gap, how = 1 / AUTO_DETECT_HZ, "detector.interval = auto"
+        else:
+            gap = d.interval / self.source.fps
+            how = f"detector.interval = {d.interval} at source.fps = {self.source.fps:g}"
+        if d.interval != 1 and gap > grace:
+            raise Rule(
+                "tracker",
+                f"tracker.grace_s = {grace:g} is shorter than the {gap:.3g} s between detections ({how}): every "
+                f"face would get a new id at each detection; raise tracker.grace_s to at least {gap:.3g} or run "
+                "the detector more often",
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The sections as plain tables (paths as text)."""

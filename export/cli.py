@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge import paths
+from edge.flags import DATA_DEFAULT, DATA_HELP, MODEL_VERSION_HELP, SEED_HELP
 
 if TYPE_CHECKING:
     from train.metrics import Report
@@ -22,21 +23,48 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     onnx = esub.add_parser("onnx", help="checkpoint to a self-describing FP32 ONNX model")
     onnx.add_argument("checkpoint", type=Path, help="best.pt of a training run")
-    onnx.add_argument("--out", type=Path, default=Path(paths.MODEL))
-    onnx.add_argument("--data", default=paths.DEV_DATA, help="real faces to check ONNX against torch")
-    onnx.add_argument("--name", default="emotion-edge-cnn")
-    onnx.add_argument("--version", default="1.0.0")
+    onnx.add_argument(
+        "--out",
+        type=Path,
+        default=Path(paths.MODEL),
+        help=f"the ONNX file to write (default {paths.MODEL})",
+    )
+    onnx.add_argument(
+        "--data",
+        default=paths.DEV_DATA,
+        help=f"{DATA_HELP} (its faces check ONNX against torch; {DATA_DEFAULT})",
+    )
+    onnx.add_argument(
+        "--model-name",
+        default="emotion-edge-cnn",
+        help="the model's name, written into its metadata (default emotion-edge-cnn)",
+    )
+    # Not --version: that is the package's own, at the top (`emotion-edge --version`).
+    onnx.add_argument(
+        "--model-version",
+        default="1.0.0",
+        help=f"{MODEL_VERSION_HELP} (default 1.0.0)",
+    )
     onnx.add_argument("--margin", type=float, help="crop margin to record (default: the checkpoint's)")
     onnx.add_argument("--no-align", action="store_true", help="record a crop policy without eye alignment")
     onnx.set_defaults(func=cmd_onnx)
 
     int8 = esub.add_parser("int8", help="FP32 ONNX to an INT8 Q/DQ ONNX model (TensorRT explicit quantization)")
     int8.add_argument("model", type=Path, help="the FP32 ONNX model")
-    int8.add_argument("--data", default=paths.DEV_DATA, help="data set whose train split calibrates")
+    int8.add_argument(
+        "--data",
+        default=paths.DEV_DATA,
+        help=f"{DATA_HELP} (its training split calibrates; {DATA_DEFAULT})",
+    )
     int8.add_argument("--out", type=Path, help="default: MODEL with -fp32 replaced by -int8")
     int8.add_argument("--calibration-images", type=int, default=1024, help="Training images to calibrate on")
-    int8.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
-    int8.add_argument("--seed", type=int, default=0)
+    int8.add_argument(
+        "--method",
+        choices=["minmax", "entropy", "percentile"],
+        default="minmax",
+        help="how activation ranges are calibrated (default minmax)",
+    )
+    int8.add_argument("--seed", type=int, default=0, help=f"{SEED_HELP} (of the calibration images' draw; default 0)")
     int8.add_argument("--no-evaluate", action="store_true", help="skip the FP32 vs INT8 test-split comparison")
     int8.set_defaults(func=cmd_int8)
 
@@ -51,9 +79,18 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--precision", choices=["fp16", "int8"], default="int8", help="a Q/DQ model makes only INT8 engines"
     )
     engine.add_argument("--max-batch", type=int, default=8, help="most faces per frame (the loop's max_faces)")
-    engine.add_argument("--workspace-mib", type=int, default=256)
+    engine.add_argument(
+        "--workspace-mib",
+        type=int,
+        default=256,
+        help="the TensorRT builder's workspace, in MiB (default 256)",
+    )
     engine.add_argument("--out", type=Path, help="default: MODEL.<precision>.engine beside the model")
     engine.set_defaults(func=cmd_engine)
+
+    from export.release import add_release
+
+    add_release(esub)
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:
@@ -81,7 +118,9 @@ def cmd_onnx(args: argparse.Namespace) -> int:
         crop = replace(crop, align=False)
     faces, _ = load_dataset(args.data).split("val")
     extra = {"run": str(run_dir)}
-    info, diff = export_onnx(args.checkpoint, args.out, faces[:1000], args.name, args.version, metrics, extra, crop)
+    info, diff = export_onnx(
+        args.checkpoint, args.out, faces[:1000], args.model_name, args.model_version, metrics, extra, crop
+    )
     print(f"wrote {args.out}: {len(info.classes)} classes, max |p_onnx - p_torch| = {diff:.2e} on 1000 real faces")
     return 0
 

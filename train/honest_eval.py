@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,19 @@ class HonestReport:
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> HonestReport:
+        """A report ``save`` (or ``evaluate --figures-json``) wrote."""
+        data = json.loads(path.read_text())
+        names = {f.name for f in fields(Figure)}
+        figures = []
+        for f in data["figures"]:
+            f = {k: v for k, v in f.items() if k in names}
+            if f.get("ci95") is not None:
+                f["ci95"] = tuple(f["ci95"])
+            figures.append(Figure(**f))
+        return cls(data["model"], data["split"], figures)
 
 
 def honest_figures(

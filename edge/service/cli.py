@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 from edge import paths
+from edge.flags import MODEL_HELP, SOURCE_HELP, WEB_HELP
 
 log = logging.getLogger("emotion-edge")
 
@@ -32,15 +34,15 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", type=Path, help=f"TOML configuration (default: ${CONFIG_ENV}, else built-in defaults)")
     p.add_argument(
         "--source",
-        help="override source.uri: /dev/videoN or N, csi://N, rtsp://..., a file, a folder. Cameras and streams "
-        "that are not there yet are waited for; a file or folder that cannot be used exits 2 at once, and so "
-        "does a missing one unless --wait-for-file",
+        help=f"{SOURCE_HELP} (cameras and streams that are not there yet are waited for; a file or folder that "
+        "cannot be used exits 2 at once, and so does a missing one unless --wait-for-file)",
     )
     p.add_argument(
         "--wait-for-file",
         action="store_true",
         help="wait for a file or folder source that does not exist yet (source.wait_for_file = true)",
     )
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--show", action="store_true", help="draw boxes, ids, emotions and scores in a window")
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to this video file")
     p.add_argument("--results", metavar="OUT.jsonl", help="append every frame's results to this JSON-lines file")
@@ -53,7 +55,7 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--web",
         action="store_true",
-        help="serve the live view in the browser (web.enabled = true; [web] says where, default 127.0.0.1:8080)",
+        help=f"{WEB_HELP} (web.enabled = true; [web] says where, default 127.0.0.1:8080)",
     )
     p.add_argument("--max-frames", type=int, help="stop after this many processed frames")
     p.add_argument("--print-config", action="store_true", help="print the merged, validated configuration and exit")
@@ -75,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = {
         "source": {"uri": args.source, "wait_for_file": True if args.wait_for_file else None},
         "output": {"show": True if args.show else None, "record": args.record, "results": args.results},
+        "model": {"path": args.model},
         "web": {"enabled": True if args.web else None},
         "mqtt": broker_override(args.broker),
     }
@@ -107,12 +110,35 @@ def broker_override(text: str | None) -> dict[str, str | None]:
 
 
 def add_models(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("models", help="get the models the device needs")
-    msub = p.add_subparsers(dest="models_command", required=True)
+    p = sub.add_parser("models", help="list the shipped emotion models (by name, with their figures); fetch YuNet")
+    p.add_argument("--dir", type=Path, help=f"the models folder (default: {Path(paths.MODEL).parent})")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_models_list)
+    msub = p.add_subparsers(dest="models_command")
+    listing = msub.add_parser("list", help="the shipped emotion models by name, with their figures (the default)")
+    listing.set_defaults(func=cmd_models_list)
     fetch = msub.add_parser("fetch", help="download the official YuNet face detector (SHA-256 checked)")
     fetch.add_argument("--dest", type=Path, help=f"where to save it (default {paths.DETECTOR})")
     fetch.add_argument("--force", action="store_true", help="replace a file at --dest that is not the official one")
     fetch.set_defaults(func=cmd_models_fetch)
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from edge.catalog import format_models, list_models
+
+    folder = args.dir or Path(paths.MODEL).parent
+    if not folder.is_dir():
+        print(f"emotion-edge models: no folder {folder}: run it in the checkout, or pass --dir FOLDER", file=sys.stderr)
+        return 2
+    rows = list_models(folder)
+    if args.json:
+        print(json.dumps([{**asdict(r), "path": str(r.path)} for r in rows], indent=2))
+    else:
+        print(format_models(rows))
+    return 0
 
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:

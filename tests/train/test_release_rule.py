@@ -1,0 +1,100 @@
+"""The release rule of issue #21: every item gates, and a missing input fails instead of passing."""
+
+from __future__ import annotations
+
+from train.honest_eval import Figure, HonestReport
+from train.release_rule import format_checks, release_checks, rule_met
+
+CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def fig(name: str, correct: int, n: int, recall: dict[str, float] | None = None, support: int = 100) -> Figure:
+    rec: dict[str, float | None] = {c: 0.8 for c in CLASSES}
+    rec.update(recall or {})
+    return Figure(name, correct, n, rec, {c: support for c in CLASSES})
+
+
+def report(
+    photos: int = 80,
+    ferplus: int = 2850,
+    photo_recall: dict[str, float] | None = None,
+    ferplus_recall: dict[str, float] | None = None,
+    ferplus_support: int = 100,
+    model: str = "candidate.onnx",
+) -> HonestReport:
+    return HonestReport(
+        model,
+        "PrivateTest",
+        [
+            fig("FER2013 PrivateTest, FER2013 labels", 2265, 3589),
+            fig("FER2013 PrivateTest without Training duplicates, FER2013 labels", 2047, 3301),
+            fig("FER+ PrivateTest, majority label", ferplus, 3519, ferplus_recall, ferplus_support),
+            fig("whole pipeline on ../shared/media/wild (YuNet)", photos, 130, photo_recall, 20),
+        ],
+    )
+
+
+BASE = report(photos=58, ferplus=2281, model="1.2.0.onnx")
+SIZE = {"params": 1_165_159, "macs": 96_216_832}
+
+
+def failing(checks: list) -> list[str]:  # type: ignore[type-arg]
+    return [c.item for c in checks if c.ok is False]
+
+
+def test_a_model_that_meets_every_item_is_releasable() -> None:
+    checks = release_checks(report(), report(photos=79, ferplus=2840), BASE, **SIZE)
+    assert failing(checks) == []
+    assert rule_met(checks)
+    assert "RULE MET" in format_checks("candidate.onnx", checks)
+
+
+def test_fewer_than_60_percent_of_the_photos_fails() -> None:
+    assert "whole pipeline on the real photos" in failing(
+        release_checks(report(photos=77), report(photos=77), BASE, **SIZE)
+    )
+
+
+def test_a_class_never_recognised_on_the_photos_fails() -> None:
+    checks = release_checks(report(photo_recall={"disgust": 0.0}), report(), BASE, **SIZE)
+    assert failing(checks) == ["no class at zero on the photos"]
+
+
+def test_ferplus_below_80_percent_fails() -> None:
+    checks = release_checks(report(ferplus=2800), report(ferplus=2800), BASE, **SIZE)  # 79.57 %
+    assert "FER+ PrivateTest, majority label, single crop" in failing(checks)
+
+
+def test_a_class_with_20_rows_needs_40_percent_recall_and_a_smaller_one_does_not() -> None:
+    low = release_checks(report(ferplus_recall={"fear": 0.39}, ferplus_support=20), report(), BASE, **SIZE)
+    assert failing(low) == ["FER+ recall of every class with >= 20 rows"]
+    small = release_checks(report(ferplus_recall={"fear": 0.0}, ferplus_support=19), report(), BASE, **SIZE)
+    assert failing(small) == []
+
+
+def test_it_must_beat_the_previous_release_on_both_figures() -> None:
+    better_base = report(photos=81, ferplus=2000, model="1.2.0.onnx")
+    assert failing(release_checks(report(), report(), better_base, **SIZE)) == [
+        "beats 1.2.0.onnx on the photos and on FER+"
+    ]
+
+
+def test_int8_may_lose_half_a_point_of_ferplus_and_two_photos_no_more() -> None:
+    ok = release_checks(report(), report(photos=78, ferplus=2833), BASE, **SIZE)  # -0.48 points, -2 photos
+    assert failing(ok) == []
+    worse = release_checks(report(), report(photos=77, ferplus=2830), BASE, **SIZE)
+    assert set(failing(worse)) == {"INT8 within 0.5 points of FP32 on FER+ PrivateTest", "INT8 within 2 photos of FP32"}
+
+
+def test_fer2013_labels_are_reported_not_gated() -> None:
+    checks = release_checks(report(), report(), BASE, **SIZE)
+    fer = [c for c in checks if c.item.startswith("FER2013 PrivateTest")]
+    assert len(fer) == 1 and fer[0].ok is None and "63.11 %" in fer[0].value
+
+
+def test_missing_int8_baseline_or_size_fails_rather_than_passes() -> None:
+    checks = release_checks(report())
+    assert len(failing(checks)) == 3
+    assert not rule_met(checks)
+    big = release_checks(report(), report(), BASE, params=1_600_000, macs=96_000_000)
+    assert failing(big) == ["size and cost per face"]
