@@ -26,7 +26,7 @@ WebConfigError = ConfigError  # the one configuration error
 SECRET_KEYS = ("token", "password")
 SECRET_SOURCES = ("token_file", "token_env", "password_file", "password_env")
 PATH_KEYS = ("token_file", "password_file", "cert_file", "key_file")
-MIN_TOKEN = 16
+MIN_TOKEN = 16  # characters, for the token and the password alike
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -95,6 +95,16 @@ class WebConfig(Section):
     def _check(self) -> WebConfig:
         if not self.host.strip():
             raise Rule("host", "web.host is empty; use 127.0.0.1 (this machine only) or an address to serve on")
+        if self.host != self.host.strip():
+            raise Rule("host", f"web.host={self.host!r} has spaces around it; write the address alone, e.g. 127.0.0.1")
+        if ":" in self.username or not self.username.isprintable():
+            # HTTP Basic sends "user:password": a colon in the name cuts it short (RFC 7617), so no
+            # browser could ever sign in.
+            raise Rule(
+                "username",
+                f"web.username={self.username!r} cannot be sent by HTTP Basic; use a name without ':' or "
+                "control characters",
+            )
         for kind in SECRET_KEYS:
             env = getattr(self, f"{kind}_env")
             if getattr(self, f"{kind}_file") is not None and env is not None:
@@ -164,10 +174,13 @@ class WebConfig(Section):
                 where = f"web.{kind}_env {var}"
             if value is not None and not value.strip():
                 raise ConfigError(f"{where}: the {kind} is empty")
-            if kind == "token" and value is not None and len(value) < MIN_TOKEN:
+            # One rule for both: a guess at a time over the network must not find it (the throttle
+            # slows guessing, it cannot make a short secret safe).
+            if value is not None and len(value) < MIN_TOKEN:
                 raise ConfigError(
-                    f"{where}: the token is {len(value)} characters; use at least {MIN_TOKEN} "
-                    "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
+                    f"{where}: the {kind} is {len(value)} characters; use at least {MIN_TOKEN} "
+                    "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+                    + (", or a phrase of several words)" if kind == "password" else ")")
                 )
             found[kind] = value
         return Credentials(found["token"], found["password"], self.username)

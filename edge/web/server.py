@@ -9,11 +9,16 @@ asks for the credentials when there are any. Nothing is written to disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
 import ssl
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -35,7 +40,8 @@ ASSETS = {
     "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 BOUNDARY = "frame"
-MAX_CONNECTIONS = 64  # open at once (streams, page loads, idle keep-alives); more are closed at once
+MAX_CONNECTIONS = 64  # open at once (streams, page loads, idle keep-alives)
+HEAD_TIMEOUT_S = 5.0  # to send a whole request head (and finish the TLS handshake), from the first byte awaited
 STREAM_SEND_BUFFER = 64 * 1024  # bytes; the kernel doubles it: a few pictures in flight
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -44,6 +50,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'",
 }
+# A client that went away (or stopped answering) mid-request: worth a debug line, never a traceback.
+GONE = (ConnectionError, TimeoutError, ssl.SSLError, ValueError)
 
 
 class WebError(RuntimeError):
@@ -55,54 +63,163 @@ def load_assets() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in {a for a, _ in ASSETS.values()}}
 
 
+@dataclass(eq=False)
+class Connection:
+    """One open connection: its socket (the TLS one once wrapped) and, while it waits for a request
+    head, since when and until when."""
+
+    sock: socket.socket
+    address: str
+    waiting_since: float | None
+    deadline: float
+    evicted: bool = False
+
+
+class Connections:
+    """The open connections, at most ``limit``; those waiting for a request head give way.
+
+    A connection that has not sent a whole request head is cheap to hold open and costs a client
+    nothing, so it is what a lock-out is made of (64 sockets that trickle one byte a second). As
+    nginx does with ``client_header_timeout``, the head has one deadline for all of it, however the
+    bytes trickle in; and as OpenSSH's ``MaxStartups`` drops unauthenticated connections first,
+    when every place is taken a new connection takes the place of one still waiting for its head,
+    the oldest of the address that holds the most such, so one address crowds out only itself.
+    Connections serving a request (an authenticated stream, say) are never pushed out.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: set[Connection] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def admit(self, sock: socket.socket, address: str) -> Connection | None:
+        """The new connection, waiting for its head; None when every place is busy serving."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._open) >= self.limit:
+                victim = self._victim()
+                if victim is None:
+                    return None
+                self._evict(victim)
+            conn = Connection(sock, address, now, now + HEAD_TIMEOUT_S)
+            self._open.add(conn)
+            return conn
+
+    def wrap(self, conn: Connection, wrap: Callable[[socket.socket], socket.socket]) -> socket.socket | None:
+        """Replace the socket by its TLS wrapper (no I/O), so an eviction reaches the wrapper."""
+        with self._lock:
+            if conn.evicted:
+                return None
+            conn.sock = wrap(conn.sock)
+            return conn.sock
+
+    def waiting(self, conn: Connection) -> None:
+        """The connection waits for a (next) request head: the deadline starts now."""
+        with self._lock:
+            if conn.waiting_since is None:
+                conn.waiting_since = time.monotonic()
+                conn.deadline = conn.waiting_since + HEAD_TIMEOUT_S
+
+    def serving(self, conn: Connection) -> bool:
+        """The head is in: no deadline, no eviction. False when the connection was let go meanwhile."""
+        with self._lock:
+            conn.waiting_since = None
+            return not conn.evicted
+
+    def release(self, conn: Connection) -> None:
+        with self._lock:
+            self._open.discard(conn)
+
+    def sweep(self) -> None:
+        """Let go of the connections whose head is late."""
+        now = time.monotonic()
+        with self._lock:
+            for conn in [c for c in self._open if c.waiting_since is not None and now > c.deadline]:
+                log.debug("live view: %s did not send a request within %.0f s; closed", conn.address, HEAD_TIMEOUT_S)
+                self._evict(conn)
+
+    def _victim(self) -> Connection | None:
+        waiting = [c for c in self._open if c.waiting_since is not None]
+        if not waiting:
+            return None
+        per_address = Counter(c.address for c in waiting)
+        return min(waiting, key=lambda c: (-per_address[c.address], c.waiting_since))
+
+    def _evict(self, conn: Connection) -> None:
+        # Its own thread is blocked reading: shutting the socket down ends that read (the base
+        # class's shutdown: the TLS wrapper's own would unwrap under the reader's feet).
+        conn.evicted = True
+        self._open.discard(conn)
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # the listen backlog (the standard library's 5 drops connections under a burst)
     ssl_context: ssl.SSLContext | None = None
     view: Any = None
     auth: Authenticator
     assets: dict[str, bytes]
     stopping: threading.Event
-    connections = 0
-    _count_lock = threading.Lock()
+    connections: Connections
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # A thread per connection, but not without end: past the limit a connection is closed at once.
-        with self._count_lock:
-            if self.connections >= MAX_CONNECTIONS:
-                full = True
-            else:
-                full = False
-                self.connections += 1
-        if full:
-            log.debug("live view: %d connections open, refusing one from %s", MAX_CONNECTIONS, client_address[0])
+        conn = self.connections.admit(request, client_address[0])
+        if conn is None:
+            log.debug("live view: %d connections busy, refusing one from %s", self.connections.limit, client_address[0])
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        thread = threading.Thread(target=self._serve, args=(conn, client_address), daemon=True)
+        thread.start()
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def service_actions(self) -> None:
+        # Called by serve_forever every poll interval (a quarter second).
+        self.connections.sweep()
+
+    def _serve(self, conn: Connection, client_address: Any) -> None:
+        raw = conn.sock
         try:
-            super().process_request_thread(request, client_address)
+            if self.ssl_context is None:
+                _Handler(raw, client_address, self, conn)
+            else:
+                self._serve_tls(conn, client_address)
+        except GONE as exc:
+            log.debug("live view: %s went away (%s)", client_address[0], type(exc).__name__)
+        except Exception as exc:  # a fault of ours: one line, the traceback with -v
+            log.error("live view: a request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
+            log.debug("the request's traceback", exc_info=True)
         finally:
-            with self._count_lock:
-                self.connections -= 1
+            self.connections.release(conn)
+            with contextlib.suppress(OSError):
+                conn.sock.close()
+            if conn.sock is not raw:
+                raw.close()
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake happens here, on the connection's own thread, so a client that stalls
-        # in it holds up no one else.
-        if self.ssl_context is None:
-            super().finish_request(request, client_address)
+    def _serve_tls(self, conn: Connection, client_address: Any) -> None:
+        # The handshake happens here, on the connection's own thread (a client that stalls in it
+        # holds up no one else), within the head's deadline.
+        context = self.ssl_context
+        assert context is not None
+        tls = self.connections.wrap(
+            conn, lambda s: context.wrap_socket(s, server_side=True, do_handshake_on_connect=False)
+        )
+        if tls is None:
             return
         try:
-            request.settimeout(10.0)
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
+            tls.settimeout(max(0.1, conn.deadline - time.monotonic()))
+            tls.do_handshake()  # type: ignore[attr-defined]
         except (OSError, ssl.SSLError) as exc:
             log.debug("TLS handshake with %s failed: %s", client_address[0], exc)
             return
-        try:
-            super().finish_request(tls, client_address)
-        finally:
-            tls.close()
+        _Handler(tls, client_address, self, conn)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,9 +228,43 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "emotion-edge"
     sys_version = ""
     timeout = 30  # a viewer that stops reading is let go after this long
+    # The standard library's own errors (501 for HEAD, 400 for garbage, 414, 431): plain text, as ours.
+    error_message_format = "%(code)d %(message)s: %(explain)s\n"
+    error_content_type = "text/plain; charset=utf-8"
+
+    def __init__(self, request: Any, client_address: Any, server: _Server, conn: Connection) -> None:
+        self.conn = conn
+        super().__init__(request, client_address, server)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # request lines may carry ?token=; nothing of them is logged
+
+    def handle_one_request(self) -> None:
+        self.server.connections.waiting(self.conn)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        if not self.server.connections.serving(self.conn):
+            self.close_connection = True
+            return False  # let go while the head came in: not answered
+        if parsed and self.request_version == "HTTP/0.9":
+            # An HTTP/0.9 answer has no headers at all, so none of the security headers either.
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/0.9 is not served")
+            return False
+        return parsed
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # A request line too broken to name its version is answered as HTTP/1.0, with headers.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        super().send_error(code, message, explain)
+
+    def end_headers(self) -> None:
+        # Every response, the standard library's errors included, carries the same headers.
+        for key, value in SECURITY_HEADERS.items():
+            self.send_header(key, value)
+        super().end_headers()
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -122,13 +273,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not verdict.ok:
             self._refuse(verdict.status, verdict.reason)
             return
-        if verdict.set_cookie is not None and url.path in ("/", "/index.html"):
+        if verdict.set_cookie is not None and "token" in query and url.path in ("/", "/index.html"):
             # Keep the token out of the address bar and history: the cookie stands for it from now on.
             self.send_response(HTTPStatus.SEE_OTHER)
             self.send_header("Location", "./")
             self.send_header("Set-Cookie", verdict.set_cookie)
             self.send_header("Content-Length", "0")
-            self._security_headers()
             self.end_headers()
             return
         if url.path in ASSETS:
@@ -168,7 +318,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Connection", "close")
-                self._security_headers()
                 self.end_headers()
                 self.close_connection = True
                 seq = 0
@@ -190,13 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if cookie is not None:
             self.send_header("Set-Cookie", cookie)
-        self._security_headers()
         self.end_headers()
         self.wfile.write(body)
-
-    def _security_headers(self) -> None:
-        for key, value in SECURITY_HEADERS.items():
-            self.send_header(key, value)
 
     def _refuse(self, status: int, reason: str) -> None:
         body = f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode()
@@ -209,7 +353,6 @@ class _Handler(BaseHTTPRequestHandler):
                 body += b"Open the page as /?token=YOUR_TOKEN once, or send Authorization: Bearer YOUR_TOKEN.\n"
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        self._security_headers()
         self.end_headers()
         self.wfile.write(body)
 
@@ -246,9 +389,20 @@ class WebServer:
                 raise WebError(f"web.cert_file {c.cert_file}: the certificate pair does not load ({exc})") from exc
             httpd.ssl_context = context
         httpd.view = self.view
-        httpd.auth = Authenticator(self.credentials, is_loopback(c.host), c.cert_file is not None)
-        httpd.assets = load_assets()
         httpd.stopping = threading.Event()
+        httpd.auth = Authenticator(
+            self.credentials, is_loopback(c.host), c.cert_file is not None, wait=httpd.stopping.wait
+        )
+        httpd.assets = load_assets()
+        httpd.connections = Connections(MAX_CONNECTIONS)
+        if self.credentials.required and c.cert_file is None and not is_loopback(c.host):
+            # Said once, at start: the service runs on, as the configuration asks.
+            log.warning(
+                "live view: web.host=%s serves over plain http: the token or password and the pictures cross the "
+                "network readable by anyone on the way; set web.cert_file (and web.key_file) to serve https, "
+                "or bind to 127.0.0.1 and use an SSH tunnel",
+                c.host,
+            )
         self._httpd = httpd
         port = httpd.server_address[1]
         host = c.host if ":" not in c.host else f"[{c.host.strip('[]')}]"

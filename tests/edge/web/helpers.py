@@ -55,3 +55,49 @@ def open_stalled_stream(url: str, receive_buffer: int = 4096) -> socket.socket:
     sock.connect((host, int(port)))
     sock.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
     return sock
+
+
+def address_of(url: str) -> tuple[str, int]:
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    return host, int(port)
+
+
+def raw_exchange(url: str, request: bytes, source: str | None = None, timeout: float = 10.0) -> bytes:
+    """Send ``request`` bytes as they are on a new connection and read until the server closes it
+    (or the reply is complete): what a hostile or broken client would see."""
+    host, port = address_of(url)
+    with socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    None,
+                )
+                if length is not None and len(body) >= length:
+                    break
+    return data
+
+
+def reply_headers(reply: bytes) -> tuple[int, dict[str, str]]:
+    """The status and headers (names lower-cased) of a raw reply."""
+    head = reply.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1])
+    headers = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import shutil
 import ssl
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from edge.web.auth import FAILURES_ALLOWED
+from edge.web.auth import FAILURE_WINDOW_S, FAILURES_ALLOWED, GLOBAL_FAILURES_ALLOWED, MAX_ADDRESSES, Authenticator
 from edge.web.config import Credentials
-from tests.edge.web.helpers import PASSWORD, TOKEN, get
+from tests.edge.web.helpers import PASSWORD, TOKEN, address_of, get
 
 ROUTES = ["/", "/app.js", "/api/state", "/frame.jpg", "/stream.mjpg"]
 
@@ -67,13 +70,54 @@ def test_password_is_http_basic(live_view) -> None:
     assert get(view.url, {"Authorization": f"Bearer {PASSWORD}"}).status == 401  # a password is not a token
 
 
-def test_repeated_failures_are_throttled(live_view) -> None:
+def test_repeated_failures_are_throttled_but_the_right_token_from_the_same_address_gets_through(live_view) -> None:
     view = live_view(Credentials(token=TOKEN))
     for _ in range(FAILURES_ALLOWED):
         assert get(view.url, {"Authorization": "Bearer wrong"}).status == 401
     assert get(view.url, {"Authorization": "Bearer wrong"}).status == 429
-    # Even the right token waits out the minute: guessing gains nothing from the throttle.
-    assert get(view.url, {"Authorization": f"Bearer {TOKEN}"}).status == 429
+    # Every viewer behind one SSH tunnel or proxy shares its address: the right token still opens
+    # the view (after the throttle's delay), and the wrong ones stay refused.
+    assert get(view.url, {"Authorization": f"Bearer {TOKEN}"}).status == 200
+    assert get(view.url + "?token=" + TOKEN).status == 303
+    assert get(view.url, {"Authorization": "Bearer wrong"}).status == 429
+
+
+def guess_from(url: str, source: str, token: str) -> int:
+    host, port = address_of(url)
+    conn = http.client.HTTPConnection(host, port, timeout=30, source_address=(source, 0))
+    try:
+        conn.request("GET", "/api/state", headers={"Authorization": f"Bearer {token}"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_guesses_from_many_addresses_meet_a_global_limit(live_view) -> None:
+    # 300 guesses from 300 addresses (all of 127.0.0.0/8 is this machine) are 300 first tries.
+    view = live_view(Credentials(token=TOKEN))
+    sources = [f"127.0.{1 + i // 200}.{1 + i % 200}" for i in range(300)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda source: guess_from(view.url, source, "wrong-" + source), sources))
+    minutes = (time.monotonic() - started) / FAILURE_WINDOW_S
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.count(401) <= GLOBAL_FAILURES_ALLOWED * (1 + minutes), statuses
+    # The right token, from an address that never failed, still opens the view.
+    assert guess_from(view.url, "127.0.9.9", TOKEN) == 200
+
+
+def test_the_failure_table_is_bounded_and_expires() -> None:
+    now = [0.0]
+    auth = Authenticator(Credentials(token=TOKEN), True, False, clock=lambda: now[0], wait=lambda s: False)
+    for i in range(3 * MAX_ADDRESSES):
+        verdict = auth.check(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", {"Authorization": "Bearer wrong"}, None)
+        assert verdict.status in (401, 429)
+        now[0] += 0.001
+    assert auth.addresses <= MAX_ADDRESSES
+    now[0] += FAILURE_WINDOW_S + 1
+    auth.check("10.255.255.255", {"Authorization": "Bearer wrong"}, None)
+    assert auth.addresses == 1
+    assert auth.check("10.1.2.3", {"Authorization": f"Bearer {TOKEN}"}, None).ok
 
 
 def test_loopback_without_credentials_answers_to_localhost_names_only(live_view) -> None:
@@ -123,17 +167,25 @@ def test_connections_are_capped(live_view, monkeypatch) -> None:
     from edge.web import server
 
     monkeypatch.setattr(server, "MAX_CONNECTIONS", 5)
-    view = live_view(Credentials(token=TOKEN))
-    port = int(view.url.rsplit(":", 1)[1].strip("/"))
-    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]  # say nothing, hold a thread each
+    view = live_view(Credentials(token=TOKEN), max_viewers=5)
+    host, port = address_of(view.url)
+    streams = []
+    for _ in range(5):  # five streams being served hold every place (idle connections would give way)
+        sock = socket.create_connection((host, port), timeout=10)
+        sock.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        assert sock.recv(12) == b"HTTP/1.1 200"
+        streams.append(sock)
     try:
         with pytest.raises(OSError):  # closed at once, not served
             get(view.url, {"Authorization": f"Bearer {TOKEN}"})
     finally:
-        for sock in idle:
+        for sock in streams:
             sock.close()
-    for _ in range(50):  # the server sees the idle ones go
-        if get(view.url, {"Authorization": f"Bearer {TOKEN}"}).status == 200:
-            break
+    for _ in range(50):  # the server sees the streams go
+        try:
+            if get(view.url, {"Authorization": f"Bearer {TOKEN}"}).status == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
     else:
-        raise AssertionError("the view did not serve again after the idle connections closed")
+        raise AssertionError("the view did not serve again after the streams closed")

@@ -37,7 +37,7 @@ def test_other_address_accepted_with_a_token_source(tmp_path: Path) -> None:
     c = WebConfig.from_table({"enabled": True, "host": "0.0.0.0", "token_file": str(token)})
     assert c.credentials().token == "x" * 24  # the trailing newline is not part of it
     c = WebConfig.from_table({"enabled": True, "host": "0.0.0.0", "password_env": "VIEW_PASSWORD"})
-    assert c.credentials({"VIEW_PASSWORD": "secret"}).password == "secret"
+    assert c.credentials({"VIEW_PASSWORD": "a secret of some length"}).password == "a secret of some length"
 
 
 @pytest.mark.parametrize("key", ["token", "password"])
@@ -106,8 +106,51 @@ def test_run_refuses_to_start_on_a_public_address_without_credentials(tmp_path: 
         capture_output=True,
         text=True,
         cwd=root,
-        timeout=60,
+        timeout=300,  # a loaded machine takes a minute just to import; the answer itself is immediate
     )
     assert done.returncode == 2
     assert "web.host='0.0.0.0' lets other machines open the live view, so it needs credentials" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_short_password_is_refused_like_a_short_token() -> None:
+    c = WebConfig.from_table({"enabled": True, "host": "0.0.0.0", "password_env": "VIEW_PASSWORD"})
+    with pytest.raises(
+        WebConfigError, match=r"web\.password_env VIEW_PASSWORD: the password is 1 characters; use at least 16"
+    ):
+        c.credentials({"VIEW_PASSWORD": "x"})
+    assert c.credentials({"VIEW_PASSWORD": "correct horse battery"}).password == "correct horse battery"
+
+
+@pytest.mark.parametrize("name", ["me:you", "a\x1bb", "tab\there"])
+def test_a_user_name_http_basic_cannot_carry_is_refused(name: str) -> None:
+    with pytest.raises(WebConfigError, match=r"web\.username"):
+        WebConfig.from_table({"username": name})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1 ", " 0.0.0.0", "localhost\n"])
+def test_a_host_with_spaces_around_it_is_refused_naming_the_key(host: str) -> None:
+    with pytest.raises(WebConfigError, match=r"web\.host=.*spaces"):
+        WebConfig.from_table({"host": host})
+
+
+def test_credentials_over_plain_http_off_loopback_are_warned_about_once(caplog) -> None:
+    import logging
+
+    from edge.web.view import WebView
+
+    caplog.set_level(logging.WARNING, logger="edge.web")
+    config = WebConfig.from_table({"enabled": True, "host": "0.0.0.0", "port": 0, "token_env": "T"})
+    view = WebView(config, ["happy"], credentials=config.credentials({"T": "q" * 24}))
+    view.start()
+    try:
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    finally:
+        view.close()
+    assert len(warnings) == 1, warnings
+    assert "plain http" in warnings[0] and "web.cert_file" in warnings[0]
+    caplog.clear()
+    loopback = WebView(WebConfig(enabled=True, port=0), ["happy"], credentials=Credentials(token="q" * 24))
+    loopback.start()  # an SSH tunnel carries loopback's credentials encrypted: nothing to warn about
+    loopback.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
