@@ -184,9 +184,22 @@ def check_camera(config: DeviceConfig, timeout_s: float) -> Check:
     return Check("camera", OK, f"{shown}: a {w}x{h} frame in {time.monotonic() - started:.1f} s")
 
 
+def check_detector_backend(config: DeviceConfig) -> Check:
+    """Which backend the face detector runs on here, and why (``yunet-auto``: why not TensorRT)."""
+    from edge.yunet_net import plan_backend
+
+    plan = plan_backend(config.detector.kind)
+    detail = f"detector.kind = {config.detector.kind!r}: {plan.reason}"
+    if not plan.backend:
+        return Check("detector", FAIL, detail, plan.fix, True)
+    return Check("detector", OK, f"{plan.backend}; {detail}")
+
+
 def check_detector(config: DeviceConfig) -> Check:
+    from edge.registry import runs_yunet
+
     d = config.detector
-    if d.kind != "yunet":
+    if not runs_yunet(d.kind):
         return Check("yunet", ABSENT, f"detector.kind = {d.kind!r}: YuNet is not used")
     from edge.checksum import sha256_file
     from edge.fetch import YUNET
@@ -567,6 +580,7 @@ def run_checks(
         if camera
         else (lambda: Check("camera", ABSENT, "skipped (--no-camera)")),
         lambda: check_detector(config),
+        lambda: check_detector_backend(config),
         lambda: check_model(config),
         check_onnxruntime,
         lambda: check_tensorrt(config, board),

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from edge.service.doctor import ABSENT, FAIL, OK, Board, check_gpu_nodes, detect_board, l4t_release
+from edge.service.doctor import (
+    ABSENT,
+    FAIL,
+    OK,
+    Board,
+    check_detector_backend,
+    check_gpu_nodes,
+    detect_board,
+    l4t_release,
+)
 from tests.edge.mqtt.broker import Broker
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -118,11 +127,29 @@ def test_the_text_output_is_one_line_per_check(
     )
     lines = out.stdout.splitlines()
     assert [line.split()[1] for line in lines[:-1]] == [
-        "board", "python", "opencv", "camera", "yunet", "model", "onnxruntime",
+        "board", "python", "opencv", "camera", "yunet", "detector", "model", "onnxruntime",
         "tensorrt", "cuda", "gpu-nodes", "engine", "broker", "service",
     ]  # fmt: skip
     assert lines[-1] == "all needed checks pass" and out.returncode == 0
     assert any(line.startswith("absent ") and "[mqtt] enabled = false" in line for line in lines)
+
+
+@pytest.mark.shared
+def test_doctor_says_which_backend_the_detector_runs_on_and_why(device_config) -> None:  # type: ignore[no-untyped-def]
+    default = check_detector_backend(device_config())
+    assert default.status == OK and default.detail.startswith(
+        "opencv; detector.kind = 'yunet': OpenCV's FaceDetectorYN"
+    )
+    ours = check_detector_backend(device_config(detector={"kind": "yunet-onnxruntime"}))
+    assert ours.status == OK and ours.detail.startswith(
+        "onnxruntime; detector.kind = 'yunet-onnxruntime': ONNX Runtime"
+    )
+    auto = check_detector_backend(device_config(detector={"kind": "yunet-auto"}))
+    assert auto.status == OK and auto.detail.startswith("opencv; detector.kind = 'yunet-auto': TensorRT not used (")
+    assert "TensorRT is not installed" in auto.detail  # this machine has none
+    gpu = check_detector_backend(device_config(detector={"kind": "yunet-tensorrt"}))
+    assert gpu.status == FAIL and gpu.needed and "TensorRT cannot run here: TensorRT is not installed" in gpu.detail
+    assert "make setup-device" in gpu.fix
 
 
 @pytest.mark.parametrize(
