@@ -51,7 +51,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'",
 }
 # A client that went away (or stopped answering) mid-request: worth a debug line, never a traceback.
-GONE = (ConnectionError, TimeoutError, ssl.SSLError, ValueError)
+GONE = OSError  # ConnectionResetError, BrokenPipeError, TimeoutError, ssl.SSLError ...
 
 
 class WebError(RuntimeError):
