@@ -138,14 +138,23 @@ def build_pipeline(config: DeviceConfig, while_building: BuildWatch | None = Non
     d, m = config.detector, config.model
     if d.threads:
         cv2.setNumThreads(d.threads)
+    from edge.registry import runs_yunet
+    from edge.yunet_net import DetectorEngine
+
     model = d.model
-    if d.kind == "yunet":
+    if runs_yunet(d.kind):
         # Found the way `demo` finds it: the configured file, else models/, else ../shared beside a checkout.
         found = paths.locate_detector(d.model)
         if found is not None and found != d.model:
             log.warning("detector.model %s is not there: using %s", d.model, found)
             model = found
-    detector = create_detector(d.kind, model, d.max_side, d.score_threshold, d.nms_threshold, d.min_face, d.max_faces)
+    # YuNet's TensorRT engine is cached where the classifier's is, and rebuilt under the same rule.
+    detector_engine = DetectorEngine(Path(m.engine_dir) if m.engine_dir else None, m.rebuild_engine, while_building)
+    detector = create_detector(
+        d.kind, model, d.max_side, d.score_threshold, d.nms_threshold, d.min_face, d.max_faces,
+        threads=d.threads, engine=detector_engine,
+    )  # fmt: skip
+    log.info("detector %s: %s", detector.name, getattr(detector, "reason", ""))
     engine = EngineOptions(
         Path(m.engine) if m.engine else None,
         Path(m.engine_dir) if m.engine_dir else None,

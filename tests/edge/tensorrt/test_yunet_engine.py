@@ -140,3 +140,37 @@ def test_yunet_tensorrt_refuses_to_start_after_freeing_and_says_why(
             create_detector("yunet-tensorrt", yunet_model, engine=DetectorEngine(tmp_path))
         assert_all_released(record)
     assert re.search(FAILURES[kind], str(err.value))
+
+
+def test_the_pipeline_caches_the_detectors_engine_where_the_classifiers_goes(
+    device_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from edge.pipeline import build_pipeline
+
+    engines = tmp_path / "state"
+    with standin(monkeypatch) as record:
+        monkeypatch.setattr(module, "ENGINE_SPEC", yunet_spec())
+        config = device_config(
+            detector={"kind": "yunet-auto"}, model={"backend": "onnxruntime", "engine_dir": str(engines)}
+        )
+        pipeline = build_pipeline(config)
+        assert_all_released(record)
+    # Built in model.engine_dir (the service's state directory), not beside the model in ../shared.
+    assert (engines / "face_detection_yunet.fp16.engine").is_file()
+    assert pipeline.detector.backend == "opencv"  # the stand-in cannot execute it: the fallback says so
+    assert "loads but cannot detect" in pipeline.detector.reason  # type: ignore[attr-defined]
+
+
+def test_the_pipeline_keeps_model_rebuild_engine_for_the_detector(
+    device_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from edge.pipeline import build_pipeline
+
+    config = device_config(
+        detector={"kind": "yunet-auto"},
+        model={"backend": "onnxruntime", "engine_dir": str(tmp_path), "rebuild_engine": False},
+    )
+    with standin(monkeypatch) as record:
+        pipeline = build_pipeline(config)
+        assert record.networks == []  # nothing was built
+    assert "there is no engine file" in pipeline.detector.reason  # type: ignore[attr-defined]
