@@ -106,7 +106,7 @@ CROP ?= --margin 0 --no-align
 VERSION ?= 1.2.0
 FINAL ?= $$($(BIN)/python -m train.select $(foreach t,$(SEEDS),runs/$(RUN)-s$(t)-ens))
 export:
-	$(BIN)/emotion-edge export onnx $(FINAL) --data $(DATA) --out $(MODEL) $(CROP) --version $(VERSION)
+	$(BIN)/emotion-edge export onnx $(FINAL) --data $(DATA) --out $(MODEL) $(CROP) --model-version $(VERSION)
 
 int8:
 	$(BIN)/emotion-edge export int8 $(MODEL) --data $(DATA)

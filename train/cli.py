@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from edge import paths
 from edge.errors import UserError
+from edge.flags import DATA_DEFAULT, DATA_HELP, SKIP_BAD_HELP, VOTES_HELP, WILD_HELP
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
@@ -80,24 +81,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint (.pt) or ONNX model on a data split")
     p.add_argument("model", type=Path, help="best.pt of a run, or an exported .onnx")
-    p.add_argument("--data", default=paths.DEV_DATA)
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--data", default=paths.DEV_DATA, help=f"{DATA_HELP} ({DATA_DEFAULT})")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "val", "test"],
+        help="which split to score: train (Training), val (PublicTest) or test (PrivateTest; default)",
+    )
     p.add_argument("--json", type=Path, help="also write the report as JSON")
     p.add_argument("--confusion-png", type=Path, help="also draw the confusion matrix")
-    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--skip-bad", action="store_true", help=f"{SKIP_BAD_HELP} (default: off)")
     p.add_argument(
         "--wild",
         type=Path,
-        help=f"also run the whole pipeline (YuNet, crop, model) on labelled photos, e.g. {paths.DEV_WILD}",
+        help=f"{WILD_HELP} (labelled: also run the whole pipeline, YuNet, crop and model, on them; "
+        f"e.g. {paths.DEV_WILD})",
     )
     p.add_argument("--yunet", type=Path, default=Path(paths.DEV_YUNET), help="YuNet model for --wild")
     p.add_argument("--margins", help="comma-separated crop margins to compare on --wild (default: the model's)")
     p.add_argument("--align", choices=["model", "on", "off", "both"], default="model", help="eye alignment on --wild")
     p.add_argument(
         "--votes",
-        help="FER+ votes file (e.g. ../shared/datasets/ferplus-fer2013new.csv): also print the honest figures "
-        "(FER2013 labels with and without the Training duplicates, FER+ majority label, the whole pipeline "
-        "on --wild with a 95 %% interval, per-class recall for each)",
+        help=f"{VOTES_HELP} (e.g. {paths.DEV_VOTES}: also print the honest figures: FER2013 labels with and "
+        "without the Training duplicates, FER+ majority label, the whole pipeline on --wild with a 95 %% "
+        "interval, per-class recall for each)",
     )
     p.add_argument("--figures-json", type=Path, help="with --votes: also write the honest figures as JSON")
     p.set_defaults(func=cmd_evaluate)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.flags import DEVICE_ID_HELP, HOST_HELP, PORT_HELP, TIMEOUT_HELP
+
 
 class _RefusePassword(argparse.Action):
     """A password on the command line shows in ``ps`` and shell history; say what to do instead."""
@@ -27,7 +29,10 @@ def add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="subscribe to devices and print their emotions live (a table, or JSON lines)",
         description="Subscribe to <base>/<device>/{availability,faces,emotion,stats} and print the stream.",
     )
-    p.add_argument("--device", help="only this device id (default: every device under the base topic)")
+    p.add_argument(
+        "--device-id",
+        help=f"{DEVICE_ID_HELP} (watch only this one; default: every device under the base topic)",
+    )
     p.add_argument("--json", action="store_true", help="print every message as one JSON line instead of a table")
     p.add_argument("--count", type=int, help="exit after this many messages")
     add_broker_flags(p)
@@ -38,8 +43,8 @@ def add_broker_flags(p: argparse.ArgumentParser) -> None:
     """Where the broker is and how to log in: a device's TOML (``--config``), flags on top."""
     p.add_argument("--config", type=Path, help="device config (TOML) whose [mqtt] table gives the broker settings")
     p.add_argument("--base", help="base topic (default emotion-edge, or the config's)")
-    p.add_argument("--host", help="broker host (default localhost, or the config's)")
-    p.add_argument("--port", type=int, help="broker port (default 1883, 8883 with TLS)")
+    p.add_argument("--host", help=f"{HOST_HELP} (default localhost, or the config's)")
+    p.add_argument("--port", type=int, help=f"{PORT_HELP} (default 1883, 8883 with TLS)")
     p.add_argument("--protocol", choices=["3.1.1", "5"], help="MQTT version (default 3.1.1)")
     p.add_argument("--tls", action="store_true", help="connect with TLS")
     p.add_argument("--ca-file", type=Path, help="CA certificate that signed the broker's (implies --tls)")
@@ -119,11 +124,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise ConfigError(f"--count {args.count}: give a positive number of messages")
     table, base_dir = watch_table(args)
     config = MqttConfig.from_dict(table, base_dir=base_dir)
-    if args.device is not None:
+    if args.device_id is not None:
         from edge.mqtt.config import check_level
 
-        check_level("--device", args.device)
-    return run_watch(config, args.device, args.json, sys.stdout, sys.stderr, count=args.count)
+        check_level("--device-id", args.device_id)
+    return run_watch(config, args.device_id, args.json, sys.stdout, sys.stderr, count=args.count)
 
 
 def add_mqtt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -143,11 +148,12 @@ def add_mqtt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "real broker. Stop the device first: a running device announces itself again when it reconnects.",
     )
     f.add_argument(
-        "--device-id", help="the device to forget (default: --config's mqtt.device_id, else this host's name)"
+        "--device-id",
+        help=f"{DEVICE_ID_HELP} (the one to forget; default: --config's mqtt.device_id, else this host's name)",
     )
     f.add_argument("--prefix", help="Home Assistant's discovery prefix (default homeassistant, or the config's)")
     f.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds to reach the broker and get it all acknowledged"
+        "--timeout", type=float, default=10.0, help=f"{TIMEOUT_HELP} (to reach it and acknowledge it all; default 10)"
     )
     add_broker_flags(f)
     f.set_defaults(func=cmd_forget)
@@ -159,7 +165,7 @@ def add_mqtt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "is one to remove with `emotion-edge mqtt forget --device-id ID`.",
     )
     d.add_argument("--prefix", help="Home Assistant's discovery prefix (default homeassistant, or the config's)")
-    d.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the broker")
+    d.add_argument("--timeout", type=float, default=10.0, help=f"{TIMEOUT_HELP} (to reach it; default 10)")
     add_broker_flags(d)
     d.set_defaults(func=cmd_devices)
 

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.flags import SOURCE_HELP
+
 if TYPE_CHECKING:
     from edge.config import DeviceConfig
 
@@ -630,7 +632,7 @@ def add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--config", type=Path, help="the configuration to check (default: $EMOTION_EDGE_CONFIG, else defaults)"
     )
-    p.add_argument("--source", help="check this source instead of source.uri")
+    p.add_argument("--source", help=f"{SOURCE_HELP} (the one to check)")
     p.add_argument("--no-camera", action="store_true", help="do not open the camera (the service may hold it)")
     p.add_argument("--camera-timeout", type=float, default=10.0, help="seconds to wait for a frame (default 10)")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")

@@ -11,6 +11,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from edge.flags import (
+    CACHE_DIR_HELP,
+    DETECTOR_HELP,
+    FRAMES_HELP,
+    MODEL_HELP,
+    SOURCE_HELP,
+    THREADS_HELP,
+    WARMUP_HELP,
+    WEB_HELP,
+    WILD_HELP,
+)
 from edge.paths import DEV_WILD, DEV_YUNET, locate_detector
 from edge.registry import BACKEND_NAMES
 from edge.service.cli import CONFIG_ENV, config_path
@@ -30,16 +41,16 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "processed as fast as possible (throughput); with --pace FPS frames arrive like a camera's (latency).",
     )
     p.add_argument("--config", type=Path, help=f"TOML configuration (default: ${CONFIG_ENV}, else defaults)")
-    p.add_argument("--source", help="a clip or camera URI instead of the generated clip")
+    p.add_argument("--source", help=f"{SOURCE_HELP} (default: a clip made from --wild with --faces faces)")
     p.add_argument("--faces", type=int, choices=[1, 4], default=1, help="faces per frame of the generated clip")
     p.add_argument("--backend", choices=BACKEND_NAMES, help="override model.backend")
-    p.add_argument("--model", help="override model.path")
-    p.add_argument("--detector-model", help=f"override detector.model (default: the configured one, else {DEV_YUNET})")
-    p.add_argument("--threads", type=int, help="override model.threads (ONNX Runtime intra-op threads)")
-    p.add_argument("--frames", type=int, default=500, help="frames to measure (default 500)")
-    p.add_argument("--warmup", type=int, default=20, help="frames run before measuring (default 20)")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--detector-model", help=f"{DETECTOR_HELP} (default: the configured one, else {DEV_YUNET})")
+    p.add_argument("--threads", type=int, help=f"{THREADS_HELP} (default: model.threads)")
+    p.add_argument("--frames", type=int, default=500, help=f"{FRAMES_HELP} (measured; default 500)")
+    p.add_argument("--warmup", type=int, default=20, help=f"{WARMUP_HELP} (default 20)")
     p.add_argument("--pace", type=float, metavar="FPS", help="deliver frames at this rate, newest only (latency)")
-    p.add_argument("--web", action="store_true", help="run with the live view on (a free loopback port, [web]'s caps)")
+    p.add_argument("--web", action="store_true", help=f"{WEB_HELP} (on a free loopback port, with [web]'s caps)")
     p.add_argument(
         "--web-viewers",
         type=int,
@@ -48,8 +59,13 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --web: viewers reading the stream as fast as it comes (default 0: the view on, nobody watching)",
     )
     p.add_argument("--json", type=Path, metavar="OUT.json", help="also write the figures as JSON")
-    p.add_argument("--wild", type=Path, default=Path(DEV_WILD), help=f"photos for the clip (default {DEV_WILD})")
-    p.add_argument("--cache-dir", type=Path, help="where generated clips are kept (default ~/.cache/emotion-edge)")
+    p.add_argument(
+        "--wild",
+        type=Path,
+        default=Path(DEV_WILD),
+        help=f"{WILD_HELP} (made into the clip; default {DEV_WILD})",
+    )
+    p.add_argument("--cache-dir", type=Path, help=CACHE_DIR_HELP)
     p.set_defaults(func=cmd_bench)
 
 

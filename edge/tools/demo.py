@@ -20,6 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from edge import paths
+from edge.flags import (
+    CACHE_DIR_HELP,
+    DETECTOR_HELP,
+    FRAMES_HELP,
+    HOST_HELP,
+    MODEL_HELP,
+    PORT_HELP,
+    SOURCE_HELP,
+)
 
 log = logging.getLogger("emotion-edge")
 
@@ -42,15 +51,24 @@ def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "on --source), publishes through an MQTT broker it starts itself, prints what a subscriber "
         "receives and writes annotated.mp4, annotated.gif and annotated.png to --out.",
     )
-    p.add_argument("--source", help="a camera (/dev/video0, csi://0, ...) or a clip instead of the bundled one")
+    p.add_argument("--source", help=f"{SOURCE_HELP} (default: the bundled clip of real faces)")
     p.add_argument("--config", type=Path, help="a device TOML to start from (default: built-in defaults)")
-    p.add_argument("--model", help=f"the emotion model (default: model.path, {paths.MODEL})")
-    p.add_argument("--detector-model", help=f"YuNet (default: {paths.DETECTOR}, else fetched)")
+    p.add_argument("--model", help=f"{MODEL_HELP} (default: model.path, {paths.MODEL})")
+    p.add_argument("--detector-model", help=f"{DETECTOR_HELP} (default: where `run` finds it, else downloaded)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the outputs go (default {DEFAULT_OUT})")
-    p.add_argument("--frames", type=int, help="stop after this many processed frames")
-    p.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto", help="the local broker")
-    p.add_argument("--host", help="publish to this existing broker instead of starting one")
-    p.add_argument("--port", type=int, default=1883, help="with --host: its port (default 1883)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        help=f"{FRAMES_HELP} (default: the whole clip; with --loop or a camera, until Ctrl+C)",
+    )
+    p.add_argument(
+        "--broker-program",
+        choices=["auto", "mosquitto", "amqtt"],
+        default="auto",
+        help="the MQTT broker this command starts for itself (default auto: Mosquitto where installed, else amqtt)",
+    )
+    p.add_argument("--host", help=f"{HOST_HELP} (an existing one, instead of starting one)")
+    p.add_argument("--port", type=int, default=1883, help=f"{PORT_HELP} (with --host; default 1883)")
     p.add_argument("--no-gif", action="store_true", help="skip the GIF and the still picture")
     p.add_argument(
         "--web-port",
@@ -60,7 +78,7 @@ def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--no-web", action="store_true", help="no live view in the browser")
     p.add_argument("--loop", action="store_true", help="play the clip again and again, until Ctrl+C")
-    p.add_argument("--cache-dir", type=Path, help="where the generated clip is kept (default ~/.cache/emotion-edge)")
+    p.add_argument("--cache-dir", type=Path, help=CACHE_DIR_HELP)
     p.set_defaults(func=cmd_demo)
 
 
@@ -179,7 +197,7 @@ def run_demo(args: argparse.Namespace) -> int:
     host, port = args.host, args.port
     if host is None:
         try:
-            broker = LocalBroker(args.broker).start()
+            broker = LocalBroker(args.broker_program).start()
         except BrokerError as exc:
             raise DemoError(str(exc)) from exc
         host, port = broker.host, broker.port

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.flags import THREADS_HELP
+
 
 @dataclass
 class LatencyRow:
@@ -51,9 +53,15 @@ def measure(model: Path, batch: int, runs: int, threads: int, warmup: int = 50) 
 def add_bench_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench-model", help="classifier latency with ONNX Runtime on this CPU (median, p99)")
     p.add_argument("models", type=Path, nargs="+", help="ONNX models, e.g. the FP32 and INT8 ones")
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--runs", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: all cores)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[1, 8],
+        help="batch sizes to time, faces per call (default 1 8)",
+    )
+    p.add_argument("--runs", type=int, default=1000, help="timed calls per model and batch size (default 1000)")
+    p.add_argument("--threads", type=int, default=0, help=f"{THREADS_HELP} (default 0)")
     p.add_argument("--json", type=Path, help="write the rows as JSON")
     p.set_defaults(func=cmd_bench_model)
 

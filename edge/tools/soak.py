@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.flags import DETECTOR_HELP, FRAMES_HELP, HOST_HELP, MODEL_HELP, PORT_HELP, SOURCE_HELP, WARMUP_HELP
+
 log = logging.getLogger("emotion-edge")
 
 MB = 1024 * 1024
@@ -36,17 +38,27 @@ def add_soak(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "and reports resident memory at the start and the end and every error. Exit status 1 when "
         "anything failed or memory grew by more than --max-growth-mb.",
     )
-    p.add_argument("--frames", type=int, default=100_000, help="frames to process after the warm-up (default 100000)")
-    p.add_argument("--warmup", type=int, default=500, help="frames before the start RSS is taken (default 500)")
+    p.add_argument("--frames", type=int, default=100_000, help=f"{FRAMES_HELP} (after --warmup; default 100000)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=500,
+        help=f"{WARMUP_HELP} (before the start RSS is taken; default 500)",
+    )
     p.add_argument("--sample-every", type=int, help="frames between RSS samples (default frames/50)")
     p.add_argument("--max-growth-mb", type=float, default=20.0, help="RSS growth allowed (default 20 MB)")
-    p.add_argument("--source", help="a clip to loop (default: the demo's clip, made from scikit-image's photos)")
+    p.add_argument("--source", help=f"{SOURCE_HELP} (looped; default: the demo's clip of real faces)")
     p.add_argument("--config", type=Path, help="a device TOML to start from (default: built-in defaults)")
-    p.add_argument("--model", help="override model.path")
-    p.add_argument("--detector-model", help="override detector.model (default: as for `emotion-edge demo`)")
-    p.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto", help="the local broker")
-    p.add_argument("--host", help="publish to this existing broker instead of starting one")
-    p.add_argument("--port", type=int, default=1883, help="with --host: its port (default 1883)")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--detector-model", help=f"{DETECTOR_HELP} (default: as for `emotion-edge demo`)")
+    p.add_argument(
+        "--broker-program",
+        choices=["auto", "mosquitto", "amqtt"],
+        default="auto",
+        help="the MQTT broker this command starts for itself (default auto: Mosquitto where installed, else amqtt)",
+    )
+    p.add_argument("--host", help=f"{HOST_HELP} (an existing one, instead of starting one)")
+    p.add_argument("--port", type=int, default=1883, help=f"{PORT_HELP} (with --host; default 1883)")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="also write the report as JSON")
     p.set_defaults(func=cmd_soak)
 
@@ -134,7 +146,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     host, port = args.host, args.port
     if host is None:
         try:
-            broker = LocalBroker(args.broker).start()
+            broker = LocalBroker(args.broker_program).start()
         except BrokerError as exc:
             print(f"emotion-edge soak: {exc}", file=sys.stderr)
             return 2

@@ -136,7 +136,7 @@ def test_json_mode_prints_every_message_as_one_json_line(make_publisher, broker:
 def test_device_selects_one_device(make_publisher, broker: Broker, watch) -> None:
     make_publisher(device_id="hall")
     porch = make_publisher(device_id="porch")
-    w = watch("--host", broker.host, "--port", str(broker.port), "--json", "--device", "porch")
+    w = watch("--host", broker.host, "--port", str(broker.port), "--json", "--device-id", "porch")
     w.wait_line(lambda line: json.loads(line)["kind"] == "availability")
     porch.handle_frame(frame(1, face(2, "fear")))
     w.wait_line(lambda line: json.loads(line)["kind"] == "faces")
@@ -167,8 +167,8 @@ def test_a_password_on_the_command_line_is_refused_with_what_to_do_instead(watch
 
 
 def test_a_bad_setting_is_one_clear_line(watch) -> None:
-    status, err, _ = watch("--device", "a/b").finish()
-    assert status == 2 and "--device" in err and "Traceback" not in err
+    status, err, _ = watch("--device-id", "a/b").finish()
+    assert status == 2 and "--device-id" in err and "Traceback" not in err
 
 
 @needs_secure_broker

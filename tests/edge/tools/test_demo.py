@@ -90,7 +90,7 @@ def test_the_demo_runs_the_device_publishes_through_its_own_broker_and_shows_wha
 ) -> None:
     out = tmp_path / "demo"
     done = run_demo(
-        *("--model", str(shipped_model), "--detector-model", str(yunet_model), "--broker", broker),
+        *("--model", str(shipped_model), "--detector-model", str(yunet_model), "--broker-program", broker),
         *("--out", str(out), "--cache-dir", str(clip_cache), "--frames", "40"),
     )
     assert done.returncode == 0, done.stderr[-2000:]
