@@ -224,7 +224,7 @@ def test_the_schema_file_is_what_the_code_generates() -> None:
     data = json.loads(committed)
     assert set(data["properties"]) == set(SECTIONS)
     kinds = data["$defs"]["DetectorConfig"]["properties"]["kind"]["enum"]
-    assert kinds == ["yunet", "haar"]
+    assert kinds == ["yunet", "haar", "yunet-onnxruntime", "yunet-tensorrt", "yunet-auto"]
 
 
 def test_relative_paths_in_the_file_are_relative_to_its_folder(tmp_path: Path) -> None:
