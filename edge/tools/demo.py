@@ -24,11 +24,10 @@ from edge.flags import (
     CACHE_DIR_HELP,
     DETECTOR_HELP,
     FRAMES_HELP,
-    HOST_HELP,
     MODEL_HELP,
-    PORT_HELP,
     SOURCE_HELP,
 )
+from edge.tools.local_broker import add_broker_flags
 
 log = logging.getLogger("emotion-edge")
 
@@ -61,14 +60,7 @@ def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         help=f"{FRAMES_HELP} (default: the whole clip; with --loop or a camera, until Ctrl+C)",
     )
-    p.add_argument(
-        "--broker-program",
-        choices=["auto", "mosquitto", "amqtt"],
-        default="auto",
-        help="the MQTT broker this command starts for itself (default auto: Mosquitto where installed, else amqtt)",
-    )
-    p.add_argument("--host", help=f"{HOST_HELP} (an existing one, instead of starting one)")
-    p.add_argument("--port", type=int, default=1883, help=f"{PORT_HELP} (with --host; default 1883)")
+    add_broker_flags(p)
     p.add_argument("--no-gif", action="store_true", help="skip the GIF and the still picture")
     p.add_argument(
         "--web-port",

@@ -7,6 +7,7 @@ only, on a free port, keeps nothing on disk, and stops with ``stop()`` (or the `
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -21,6 +22,20 @@ from types import TracebackType
 
 HOST = "127.0.0.1"
 KINDS = ("auto", "mosquitto", "amqtt")
+
+
+def add_broker_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of a command that starts its own broker (demo, soak), unless --host names one."""
+    from edge.flags import HOST_HELP, PORT_HELP
+
+    p.add_argument(
+        "--broker-program",
+        choices=KINDS,
+        default="auto",
+        help="the MQTT broker this command starts for itself (default auto: Mosquitto where installed, else amqtt)",
+    )
+    p.add_argument("--host", help=f"{HOST_HELP} (an existing one, instead of starting one)")
+    p.add_argument("--port", type=int, default=1883, help=f"{PORT_HELP} (with --host; default 1883)")
 
 
 class BrokerError(RuntimeError):

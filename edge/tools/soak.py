@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.flags import DETECTOR_HELP, FRAMES_HELP, HOST_HELP, MODEL_HELP, PORT_HELP, SOURCE_HELP, WARMUP_HELP
+from edge.flags import DETECTOR_HELP, FRAMES_HELP, MODEL_HELP, SOURCE_HELP, WARMUP_HELP
+from edge.tools.local_broker import add_broker_flags
 
 log = logging.getLogger("emotion-edge")
 
@@ -51,14 +52,7 @@ def add_soak(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", type=Path, help="a device TOML to start from (default: built-in defaults)")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--detector-model", help=f"{DETECTOR_HELP} (default: as for `emotion-edge demo`)")
-    p.add_argument(
-        "--broker-program",
-        choices=["auto", "mosquitto", "amqtt"],
-        default="auto",
-        help="the MQTT broker this command starts for itself (default auto: Mosquitto where installed, else amqtt)",
-    )
-    p.add_argument("--host", help=f"{HOST_HELP} (an existing one, instead of starting one)")
-    p.add_argument("--port", type=int, default=1883, help=f"{PORT_HELP} (with --host; default 1883)")
+    add_broker_flags(p)
     p.add_argument("--json", type=Path, metavar="OUT.json", help="also write the report as JSON")
     p.set_defaults(func=cmd_soak)
 
