@@ -103,13 +103,20 @@ class SourceConfig(Section):
 
 class DetectorConfig(Section):
     kind: Annotated[str, OneOf(DETECTORS)] = "yunet"
-    model: FilePath = Field(paths.DETECTOR, description="YuNet only: `emotion-edge models fetch` puts it here")
+    model: FilePath = Field(
+        paths.DETECTOR, description="YuNet (every yunet kind): `emotion-edge models fetch` puts it here"
+    )
     max_side: int = Field(320, ge=64, le=4096, description="frames are downscaled to this longer side for detection")
     score_threshold: float = Field(0.7, gt=0, le=1)
     nms_threshold: float = Field(0.3, gt=0, le=1)
     min_face: int = Field(24, ge=1, le=4096, description="smallest face kept, in frame pixels")
     max_faces: int = Field(8, ge=1, le=256, description="the largest faces are kept")
-    threads: int = Field(0, ge=0, le=256, description="OpenCV threads; 0 keeps OpenCV's choice")
+    threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="OpenCV's threads, or ONNX Runtime's for yunet-onnxruntime; 0: the library's choice",
+    )
     interval: int | Literal["auto"] = Field(
         "auto",
         description="run the detector every this many frames (the tracker carries the boxes between); 1: every "
