@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.tools.local_broker import free_port, port_open
+from edge.tools.local_broker import port_open
+from tests.ports import free_port
 
 HOST = "127.0.0.1"
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")

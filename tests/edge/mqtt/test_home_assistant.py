@@ -164,7 +164,7 @@ def test_mqtt_devices_lists_the_announced_devices_so_a_stale_one_can_be_found_an
 
 
 def test_mqtt_forget_says_so_when_the_broker_is_not_there(capsys) -> None:
-    from edge.tools.local_broker import free_port
+    from tests.ports import free_port
 
     started = time.monotonic()
     code = main(

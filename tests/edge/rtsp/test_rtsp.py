@@ -19,9 +19,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.tools.local_broker import free_port, port_open
+from edge.tools.local_broker import port_open
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Received, Subscriber, validate
+from tests.ports import free_port
 
 pytestmark = pytest.mark.shared
 ROOT = Path(__file__).resolve().parents[3]

@@ -99,7 +99,7 @@ def test_doctor_finds_the_face_detector_where_run_demo_and_bench_find_it(
 def test_a_needed_check_that_fails_sets_the_exit_status(
     tmp_path: Path, numbered_clip: Callable[[int], Path], shipped_model: Path
 ) -> None:
-    from edge.tools.local_broker import free_port
+    from tests.ports import free_port
 
     config = write_config(tmp_path, numbered_clip(10), tmp_path / "no-yunet.onnx", shipped_model, free_port())
     # From a folder with no models/ and no ../shared: YuNet is nowhere to be found.
