@@ -189,3 +189,20 @@ def test_connections_are_capped(live_view, monkeypatch) -> None:
             time.sleep(0.1)
     else:
         raise AssertionError("the view did not serve again after the streams closed")
+
+
+def test_tls_handshakes_that_never_finish_lock_no_viewer_out(live_view, certificate: tuple[Path, Path]) -> None:
+    import socket
+
+    from edge.web.server import MAX_CONNECTIONS
+
+    cert, key = certificate
+    view = live_view(Credentials(token=TOKEN), cert_file=cert, key_file=key)
+    host, port = address_of(view.url)
+    silent = [socket.create_connection((host, port), timeout=5) for _ in range(MAX_CONNECTIONS)]  # no ClientHello
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        assert get(view.url + "api/state", {"Authorization": f"Bearer {TOKEN}"}, context).status == 200
+    finally:
+        for sock in silent:
+            sock.close()
