@@ -47,19 +47,10 @@ HOST_TOOLS = {
     "update-binfmts": "binfmt-support",
     "debootstrap": "debootstrap",
 }
-# The README's apt lines (the Pi guide's and the "any Linux box" one) that Debian has: python3-picamera2
-# comes from Raspberry Pi's own archive, so python3-numpy (which it pulls in) stands in for it; the
-# venv then sees apt's NumPy 1.24 as on a Pi. mosquitto: the broker the tests prefer; make: `make setup-device`.
-APT_PACKAGES = [
-    "python3-venv",
-    "git",
-    "mosquitto-clients",
-    "v4l-utils",
-    "python3-numpy",
-    "mosquitto",
-    "make",
-    "ca-certificates",
-]
+# The README's apt lines (the Pi guide's and the "any Linux box" one) as far as Debian has them:
+# python3-picamera2 comes from Raspberry Pi's own archive (so the venv's NumPy is pip's, below 2).
+# mosquitto: the broker the tests prefer; make: `make setup-device`.
+APT_PACKAGES = ["python3-venv", "git", "mosquitto-clients", "v4l-utils", "mosquitto", "make", "ca-certificates"]
 # The tests' tools from the dev extra; ruff, mypy and selenium check the source or drive a browser,
 # not the device, and are left out.
 TEST_TOOLS = ("pytest", "pytest-timeout", "jsonschema", "amqtt")
@@ -323,6 +314,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--test-timeout", type=int, default=900, help="pytest-timeout per test, seconds (default 900)")
     p.add_argument("--no-tests", action="store_true", help="install, doctor and demo only")
     p.add_argument("--no-jetpack", action="store_true", help="skip the JetPack 6 resolution")
+    p.add_argument(
+        "--more-tests",
+        action="store_true",
+        help="run (more) tests in the clone the last run installed, adding them to its report",
+    )
     p.add_argument("--json", type=Path, default=ROOT / "runs" / "arm64-check.json", help="the report")
     p.add_argument("--log", type=Path, default=ROOT / "runs" / "arm64-check.log", help="everything run in the root")
     return p.parse_args(argv)
@@ -354,7 +350,18 @@ def check(args: argparse.Namespace, report: dict[str, Any], mounts: Mounts) -> N
             steps[name]["tail"] = out.strip().splitlines()[-15:]
         return out
 
-    out = step("apt", f"apt-get update -q && apt-get install -y -q --no-install-recommends {' '.join(APT_PACKAGES)}")
+    clone = f"{WORK}/emotion-edge"
+    if args.more_tests:
+        if report.get("commit") != run_host(["git", "-C", str(ROOT), "rev-parse", "HEAD"]).stdout.strip():
+            raise Failed(f"--more-tests: {args.json} is from another commit than HEAD: run without it first")
+        if not (root / clone.lstrip("/") / ".venv" / "bin" / "pytest").exists():
+            raise Failed("--more-tests: the clone in the root has no installed tests: run without it first")
+        run_tests(args, report, step, clone)
+        return
+    # debootstrap put them in; apt runs (emulated: minutes) only for what a reused root lacks.
+    pkgs = " ".join(APT_PACKAGES)
+    install = f"apt-get update -q && apt-get install -y -q --no-install-recommends {pkgs}"
+    out = step("apt", f"dpkg-query -W {pkgs} >/dev/null 2>&1 || ({install})")
     if steps["apt"]["rc"] != 0:
         raise Failed("apt inside the root failed (see the log)")
     arch = step("uname", "uname -m; ldd --version | head -n1; python3 -V; . /etc/os-release; echo $PRETTY_NAME").split(
@@ -380,7 +387,6 @@ def check(args: argparse.Namespace, report: dict[str, Any], mounts: Mounts) -> N
     for sub in ("models", "media"):
         if (shared / sub).is_dir():
             shutil.copytree(shared / sub, work / "shared" / sub)
-    clone = f"{WORK}/emotion-edge"
 
     out = step("setup-device", f"PLATFORM={args.platform} make setup-device", cwd=clone)
     report["install"] = {
@@ -444,23 +450,35 @@ def check(args: argparse.Namespace, report: dict[str, Any], mounts: Mounts) -> N
         return
     tools = " ".join(shlex.quote(t) for t in dev_tools())
     step("test-tools", f".venv/bin/pip install -q {tools}", cwd=clone)
+    run_tests(args, report, step, clone)
+
+
+def run_tests(args: argparse.Namespace, report: dict[str, Any], step: Any, clone: str) -> None:
+    """One pytest run in the clone, leaving out the realtime tests; appended to report["test_runs"]
+    (--more-tests adds runs to the same report)."""
     marker = "not realtime"
     keyword = f" -k {shlex.quote(args.keyword)}" if args.keyword else ""
-    report["tests"] = {
+    started = now()
+    junit = args.root / "tmp" / "arm64-junit.xml"
+    junit.unlink(missing_ok=True)
+    out = step(
+        f"tests-{len(report.setdefault('test_runs', [])) + 1}",
+        f".venv/bin/python -m pytest -p no:cacheprovider -q -m {shlex.quote(marker)}{keyword} "
+        f"--timeout={args.test_timeout} --junitxml=/tmp/arm64-junit.xml {' '.join(map(shlex.quote, args.tests))}",
+        cwd=clone,
+    )
+    run: dict[str, Any] = {
+        "started": started,
         "paths": args.tests,
         "marker": marker,
         "keyword": args.keyword,
         "left_out_realtime": realtime_tests(str(ROOT / ".venv" / "bin" / "python"), args.tests),
     }
-    step(
-        "tests",
-        f".venv/bin/python -m pytest -p no:cacheprovider -q -m {shlex.quote(marker)}{keyword} "
-        f"--timeout={args.test_timeout} --junitxml=/tmp/arm64-junit.xml {' '.join(map(shlex.quote, args.tests))}",
-        cwd=clone,
-    )
-    junit = root / "tmp" / "arm64-junit.xml"
     if junit.exists():
-        report["tests"].update(junit_summary(junit))
+        run.update(junit_summary(junit))
+    else:
+        run["error"] = out.strip().splitlines()[-10:]
+    report["test_runs"].append(run)
 
 
 def dev_tools() -> list[str]:
@@ -471,11 +489,8 @@ def dev_tools() -> list[str]:
     return [req for req in dev if re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0] in TEST_TOOLS]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.log.write_text(f"arm64-check log, {now()}\n")
-    report: dict[str, Any] = {
+def new_report(args: argparse.Namespace) -> dict[str, Any]:
+    return {
         "started": now(),
         "host": os.uname().machine,
         "platform": args.platform,
@@ -487,6 +502,22 @@ def main(argv: list[str] | None = None) -> int:
             "a board's device nodes, thermal zones and systemd service",
         ],
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    if args.more_tests:
+        if not args.json.exists():
+            say(f"error: --more-tests adds to {args.json}, which does not exist: run without it first")
+            return 2
+        report: dict[str, Any] = json.loads(args.json.read_text())
+        args.no_jetpack = True
+        with args.log.open("a") as f:
+            f.write(f"\narm64-check --more-tests, {now()}\n")
+    else:
+        args.log.write_text(f"arm64-check log, {now()}\n")
+        report = new_report(args)
     mounts = Mounts()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -516,14 +547,16 @@ def main(argv: list[str] | None = None) -> int:
             say(f"warning: could not unmount {', '.join(left)}")
         report["finished"] = now()
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    tests = report.get("tests", {})
     say(f"report: {args.json} (log {args.log})")
-    if "passed" in tests:
-        say(
-            f"tests: {tests['passed']} passed, {tests['failed']} failed, {tests['skipped']} skipped, "
-            f"{len(tests['left_out_realtime'])} left out (realtime)"
-        )
-    if rc == 0 and (tests.get("failed") or report["steps"].get("demo", {}).get("rc")):
+    for run in report.get("test_runs", []):
+        if "passed" in run:
+            say(
+                f"tests {' '.join(run['paths'])}{' -k ' + run['keyword'] if run['keyword'] else ''}: "
+                f"{run['passed']} passed, {run['failed']} failed, {run['skipped']} skipped, "
+                f"{len(run['left_out_realtime'])} left out (realtime)"
+            )
+    failed = any(run.get("failed") or "error" in run for run in report.get("test_runs", []))
+    if rc == 0 and (failed or report["steps"].get("demo", {}).get("rc")):
         rc = 1
     return rc
 

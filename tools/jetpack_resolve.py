@@ -81,6 +81,20 @@ def find_python(version: tuple[int, int]) -> str | None:
     return None
 
 
+def requirements(pyproject: Path, extras: str) -> list[str]:
+    """The project's dependencies and those of the extras, as pyproject.toml states them (the project
+    itself is not built: its build backend would be fetched and run just to say the same)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads(pyproject.read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in filter(None, extras.split(",")):
+        reqs += project["optional-dependencies"][extra]
+    return reqs
+
+
 def pip_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in LOCAL_PIP_SETTINGS}
     env["PIP_CONFIG_FILE"] = os.devnull  # no /etc/pip.conf, /etc/xdg/pip, ~/.config/pip
@@ -89,7 +103,7 @@ def pip_env() -> dict[str, str]:
 
 
 def resolve(
-    python: str | None = None, project: Path = ROOT, extras: str = EXTRAS, timeout_s: float = 600
+    python: str | None = None, project: Path = ROOT, extras: str = EXTRAS, timeout_s: float = 1200
 ) -> dict[str, Any]:
     """The resolved set for JetPack 6: {"python", "markers", "platforms", "packages": [{name, version,
     wheel}]}. Raises Unreachable when the index cannot be reached, RuntimeError when it does not resolve."""
@@ -97,6 +111,16 @@ def resolve(
     interpreter = python or find_python(target) or sys.executable
     platforms = platform_tags()
     with tempfile.TemporaryDirectory(prefix="jetpack-resolve-") as tmp:
+        env = pip_env()
+        pip_version = _pip_version(interpreter)
+        newer = _newer_pip_here(pip_version)
+        if newer is not None:
+            # An older pip downloads every wheel to read its requirements (onnxruntime and numpy alone
+            # are 30 MB); a current one reads the index's metadata files. pip is pure Python: this
+            # Python's pip runs in the target interpreter, which still evaluates the markers.
+            (Path(tmp) / "pip").symlink_to(newer)
+            env["PYTHONPATH"] = tmp
+            pip_version = _pip_version(interpreter, env)
         report = Path(tmp) / "report.json"
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("\n".join(CONSTRAINTS) + "\n")
@@ -124,8 +148,13 @@ def resolve(
         ]
         for tag in platforms:
             cmd += ["--platform", tag]
-        cmd.append(f"{project}[{extras}]")
-        done = subprocess.run(cmd, capture_output=True, text=True, env=pip_env(), timeout=timeout_s, cwd=tmp)
+        cmd += requirements(project / "pyproject.toml", extras)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=tmp)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(
+                f"pip did not finish resolving in {timeout_s:.0f} s (a slow index or a busy machine)"
+            ) from None
         if done.returncode != 0:
             text = done.stderr + done.stdout
             if any(e in text for e in NETWORK_ERRORS):
@@ -136,8 +165,6 @@ def resolve(
     for item in data["install"]:
         meta = item["metadata"]
         url = item["download_info"]["url"]
-        if meta["name"] == "emotion-edge":
-            continue
         packages.append({"name": meta["name"], "version": meta["version"], "wheel": url.rsplit("/", 1)[-1]})
     markers = data.get("environment", {})
     return {
@@ -149,7 +176,7 @@ def resolve(
         },
         "resolved_with": {
             "python": markers.get("python_full_version"),
-            "pip": _pip_version(interpreter),
+            "pip": pip_version,
             "markers_python": markers.get("python_version"),
             "markers_machine": markers.get("platform_machine"),
         },
@@ -175,9 +202,24 @@ def wheel_fits(wheel: str, glibc: tuple[int, int], arch: str = "aarch64") -> boo
     return False
 
 
-def _pip_version(python: str) -> str:
-    done = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True, env=pip_env())
+def _pip_version(python: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True, env=env or pip_env())
     return done.stdout.split()[1] if done.returncode == 0 and done.stdout else "unknown"
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def _newer_pip_here(than: str) -> Path | None:
+    """This Python's pip package folder, when it is newer than the target interpreter's pip."""
+    try:
+        import pip
+    except ImportError:
+        return None
+    if than != "unknown" and _version_key(pip.__version__) <= _version_key(than):
+        return None
+    return Path(pip.__file__).resolve().parent
 
 
 def _last_line(text: str) -> str:
