@@ -21,6 +21,7 @@ guide's venv with system site-packages and NumPy<2; linux: a plain venv), --test
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -229,16 +231,42 @@ def in_root(root: Path, script: str, log: Path, timeout_s: float | None = None, 
         f"cd {shlex.quote(cwd)} && {script}",
     ]
     started = time.monotonic()
+    lines: list[str] = []
+    timed_out = threading.Event()
     with log.open("a") as f:
         f.write(f"\n### {script}\n")
         f.flush()
+        # Its own session: an interrupted check ends the whole tree (pip, pytest, brokers), so nothing
+        # keeps running in the root or holds its mounts.
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+
+        def kill() -> None:
+            timed_out.set()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout_s, kill) if timeout_s else None
+        if timer:
+            timer.start()
         try:
-            done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
-            out, rc = done.stdout, done.returncode
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            rc = 124
-        f.write(out + f"\n### rc {rc} after {time.monotonic() - started:.0f} s\n")
+            assert proc.stdout is not None
+            for line in proc.stdout:  # the log follows the step as it runs
+                f.write(line)
+                f.flush()
+                lines.append(line)
+            rc = proc.wait()
+        except BaseException:
+            kill()
+            proc.wait()
+            raise
+        finally:
+            if timer:
+                timer.cancel()
+        rc = 124 if timed_out.is_set() else rc
+        out = "".join(lines)
+        f.write(f"\n### rc {rc} after {time.monotonic() - started:.0f} s\n")
     return rc, out
 
 
@@ -346,6 +374,7 @@ def check(args: argparse.Namespace, report: dict[str, Any], mounts: Mounts) -> N
         rc, out = in_root(root, script, log, timeout_s, cwd)
         steps[name] = {"rc": rc, "seconds": round(time.monotonic() - started)}
         say(f"{name}: rc {rc} in {steps[name]['seconds']} s")
+        args.json.write_text(json.dumps(report, indent=2) + "\n")  # a partial report, should the check be cut
         if rc != 0:
             steps[name]["tail"] = out.strip().splitlines()[-15:]
         return out
