@@ -92,6 +92,7 @@ def test_the_demo_runs_the_device_publishes_through_its_own_broker_and_shows_wha
     done = run_demo(
         *("--model", str(shipped_model), "--detector-model", str(yunet_model), "--broker-program", broker),
         *("--out", str(out), "--cache-dir", str(clip_cache), "--frames", "40"),
+        *("--web-port", "0"),  # a free port: the other broker's run may hold 8080 in another xdist worker
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "broker: " in done.stdout and "started for this demo" in done.stdout
