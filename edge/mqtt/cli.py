@@ -195,7 +195,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from edge.mqtt.config import ConfigError, MqttConfig
-    from edge.mqtt.forget import announced_devices
+    from edge.mqtt.forget import MAX_LISTED, announced_devices
+    from edge.mqtt.untrusted import clean
 
     if args.timeout <= 0:
         raise ConfigError(f"--timeout {args.timeout}: give a positive number of seconds")
@@ -203,14 +204,26 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.prefix is not None:
         table["discovery"] = {**table.get("discovery", {}), "prefix": args.prefix}
     config = MqttConfig.from_dict(table, base_dir=base_dir)
-    devices = announced_devices(config, timeout_s=args.timeout)
+    found = announced_devices(config, timeout_s=args.timeout)
     where = f"{config.host}:{config.resolved_port}"
-    if not devices:
+    if found.skipped:
+        print(
+            f"emotion-edge mqtt devices: skipped {found.skipped} malformed retained config(s) under "
+            f"{config.discovery.prefix}/ (first: {found.first_skipped})",
+            file=sys.stderr,
+        )
+    if not found.devices:
         print(f"no emotion-edge device is announced to Home Assistant on {where} (prefix {config.discovery.prefix})")
         return 0
+    # Every value came from the broker, where anyone may publish: cleaned (no escape sequences) and cut.
     print(f"{'DEVICE':<24}{'STATUS':<10}{'BASE':<20}{'ENTITIES':>8}  MODEL")
-    for d in devices:
-        print(f"{d.device_id:<24}{d.status:<10}{d.base:<20}{d.entities:>8}  {d.model}")
+    for d in found.devices:
+        print(
+            f"{clean(d.device_id, 40):<24}{clean(d.status, 9):<10}{clean(d.base, 40):<20}{d.entities:>8}  "
+            f"{clean(d.model, 60)}"
+        )
+    if found.left_out:
+        print(f"... and {found.left_out} more device(s) not listed (over {MAX_LISTED})")
     print("remove one (stop it first) with: emotion-edge mqtt forget --device-id ID [--base BASE]" + _flags(args))
     return 0
 

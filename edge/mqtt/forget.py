@@ -10,7 +10,6 @@ again on its next connect, so stop it first.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -21,6 +20,7 @@ from edge.mqtt.config import MqttConfig
 from edge.mqtt.discovery import forget_messages
 from edge.mqtt.outbox import Outbox
 from edge.mqtt.topics import Topics
+from edge.mqtt.untrusted import Unusable, clean, field, parse_json
 
 log = logging.getLogger("edge.mqtt")
 
@@ -125,38 +125,79 @@ def _collect(config: MqttConfig, topics: list[str], timeout_s: float, quiet_s: f
         return dict(got)
 
 
-def announced_devices(config: MqttConfig, prefix: str | None = None, timeout_s: float = 10.0) -> list[Announced]:
-    """Every emotion-edge device with discovery configs under ``prefix``, with its availability."""
+@dataclass
+class Announcements:
+    """What ``mqtt devices`` found: the devices, and the retained configs it could not use (anyone
+    may publish under the discovery prefix: a malformed one is counted and named, never fatal)."""
+
+    devices: list[Announced]
+    skipped: int = 0
+    first_skipped: str | None = None  # "topic: why", cleaned and cut, for the one line that says so
+    left_out: int = 0  # devices past MAX_LISTED
+
+
+MAX_LISTED = 1000  # devices listed (and availability topics subscribed to); more is not a house
+
+
+def _device_from(payload: object) -> tuple[str, str, str, str] | str:
+    """(availability topic, device id, name, model) from an emotion-edge discovery config; a string
+    saying why when it claims to be ours and is malformed; "" when it is someone else's."""
+    if not isinstance(payload, dict):
+        return "not a JSON object"
+    if field(payload.get("origin"), "name") != "emotion-edge":
+        return ""  # another integration's config: not ours to judge
+    availability = payload.get("availability_topic")
+    if not isinstance(availability, str) or not availability:
+        return "no availability_topic"
+    levels = availability.split("/")
+    if len(levels) < 3 or levels[-1] != "availability" or any(c in availability for c in "+#\0"):
+        return "availability_topic is not <base>/<device>/availability"
+    device = payload.get("device")
+    if device is not None and not isinstance(device, dict):
+        return "device is not an object"
+    model = f"{field(device, 'model') or ''} {field(device, 'model_id') or ''}".strip()
+    return availability, levels[-2], str(field(device, "name") or ""), model
+
+
+def announced_devices(config: MqttConfig, prefix: str | None = None, timeout_s: float = 10.0) -> Announcements:
+    """Every emotion-edge device with discovery configs under ``prefix``, with its availability. The
+    retained payloads are untrusted (``edge.mqtt.untrusted``): parsed within its limits, their
+    strings cleaned for the terminal, malformed ones counted and skipped."""
     from edge.mqtt.topics import ha_configs
 
     configs = _collect(config, [ha_configs(prefix or config.discovery.prefix)], timeout_s)
+    found = Announcements([])
     devices: dict[str, Announced] = {}
-    for topic, raw in configs.items():
+    for topic, raw in sorted(configs.items()):
+        if not raw:
+            continue  # an empty retained message is a deletion, not a config
         try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            got = _device_from(parse_json(raw))
+        except Unusable as exc:
+            got = str(exc)
+        if isinstance(got, str):
+            if got:
+                found.skipped += 1
+                found.first_skipped = found.first_skipped or f"{clean(topic, 120)}: {clean(got, 120)}"
             continue
-        if not isinstance(payload, dict) or (payload.get("origin") or {}).get("name") != "emotion-edge":
-            continue
-        availability = str(payload.get("availability_topic", ""))
-        levels = availability.split("/")
-        if len(levels) < 3 or levels[-1] != "availability":
-            continue
-        device = payload.get("device") or {}
-        key = availability
-        if key not in devices:
-            devices[key] = Announced(
-                device_id=levels[-2],
-                base="/".join(levels[:-2]),
-                node=topic.split("/")[-3],
-                name=str(device.get("name", "")),
-                model=f"{device.get('model', '')} {device.get('model_id', '')}".strip(),
+        availability, device_id, name, model = got
+        if availability not in devices:
+            if len(devices) >= MAX_LISTED:
+                found.left_out += 1
+                continue
+            devices[availability] = Announced(
+                device_id=clean(device_id, None),
+                base=clean("/".join(availability.split("/")[:-2]), None),
+                node=clean(topic.split("/")[-3], None),
+                name=clean(name, None),
+                model=clean(model, None),
                 entities=0,
             )
-        devices[key].entities += 1
+        devices[availability].entities += 1
     if devices:
         states = _collect(config, list(devices), timeout_s)
-        for topic, found in devices.items():
+        for topic, announced in devices.items():
             if topic in states:
-                found.status = states[topic].decode("utf-8", "replace").strip() or "?"
-    return sorted(devices.values(), key=lambda d: (d.base, d.device_id))
+                announced.status = clean(states[topic][:64].decode("utf-8", "replace").strip(), 16) or "?"
+    found.devices = sorted(devices.values(), key=lambda d: (d.base, d.device_id))
+    return found

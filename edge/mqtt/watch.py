@@ -2,21 +2,22 @@
 
 Two outputs. The table (device, status, fps, face ids, emotion, score; one row per face): on a
 terminal it is redrawn in place a few times a second; into a pipe or file, the rows of a device
-are printed again whenever they change. With ``--json``, every message is one JSON line:
+are printed again whenever they change. With ``--json``, every message is one line of strict JSON:
 ``{"device", "kind", "topic", "retained", "payload"}`` with the payload parsed (or as text).
 
-It never dies on a message, whatever anyone publishes on the topics: a payload over
-``MAX_PAYLOAD`` bytes or nested deeper than ``MAX_DEPTH`` is not parsed, control characters
-(terminal escape sequences among them) are stripped from everything printed, and a message that
-cannot be used is counted and its topic named on stderr, once per ``REPORT_S`` per topic.
+It never dies on a message, whatever anyone publishes on the topics: payloads are read with the
+limits and cleaning of ``edge.mqtt.untrusted`` (shared with ``mqtt devices``), every cell is cut to
+its column, the table shows at most ``MAX_DEVICES`` devices and ``MAX_FACES`` faces per device
+(saying how many were left out), and a message that cannot be used is counted and its topic named
+on stderr, once per ``REPORT_S`` per topic. An offline device shows no figures: its last fps and
+emotion would read as current.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import queue
-import re
 import socket
 import sys
 import threading
@@ -27,58 +28,42 @@ from typing import Any, TextIO
 from edge.mqtt.client.connection import Failure
 from edge.mqtt.config import MqttConfig
 from edge.mqtt.topics import parse, subscription
+from edge.mqtt.untrusted import (
+    MAX_CELL,
+    MAX_DEPTH,
+    MAX_PAYLOAD,
+    Unusable,
+    check_size,
+    clean,
+    clean_json,
+    dumps,
+    parse_text,
+    too_deep,
+)
 from edge.service.signals import stop_on_signals
+
+__all__ = ["MAX_DEPTH", "MAX_PAYLOAD", "WatchState", "clean", "decode", "format_row", "run_watch", "too_deep"]
 
 REDRAW_S = 0.2  # terminal redraws per second are capped; a pipe gets every change
 COLUMNS = ("DEVICE", "STATUS", "FPS", "FACE", "EMOTION", "SCORE")
 WIDTHS = (20, 8, 6, 6, 10, 5)
-MAX_PAYLOAD = 64 * 1024  # bytes; the device's largest message (faces, 8 faces) is under 3 KiB
-MAX_DEPTH = 16  # nesting of JSON arrays and objects; the contract needs 4
-MAX_CELL = 40  # characters of any one value shown in the table
+# The most characters a cell may take: names and emotions up to MAX_CELL, figures their column.
+LIMITS = (MAX_CELL, 8, 6, 6, MAX_CELL, 5)
+# A table is for reading: past these, rows are left out and the footer says how many. 256 devices
+# is more than one site runs; for more, --device or --json (which has no cap: it keeps no state).
+MAX_DEVICES = 256
+MAX_FACES = 16  # rows per device; the device itself sends at most detector.max_faces (default 8)
+LEFT_OUT_KEPT = 100_000  # left-out devices counted (by the hash of their name, a few MB at most)
 REPORT_S = 10.0  # a topic with unusable messages is named at most this often
-# C0 and C1 control characters (ESC, CSI, BEL, ...), DEL, and the Unicode bidirectional controls
-# that can make a line read differently from what it holds.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+WAITING_S = 10.0  # while the broker cannot be reached, watch says so this often
 
 
-def clean(text: object, limit: int | None = MAX_CELL) -> str:
-    """``text`` without control characters, cut to ``limit`` characters: safe to print on a terminal."""
-    out = CONTROL.sub("", str(text))
-    return out if limit is None or len(out) <= limit else out[: limit - 1] + "…"
-
-
-def clean_json(value: Any) -> Any:
-    """Every string in a parsed payload (keys too) without control characters."""
-    if isinstance(value, str):
-        return clean(value, None)
-    if isinstance(value, dict):
-        return {clean(k, None): clean_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean_json(v) for v in value]
-    return value
-
-
-def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
-    """True when JSON ``text`` nests arrays and objects deeper than ``limit`` (checked before parsing,
-    which would otherwise recurse once per level and can exhaust the stack)."""
-    depth, in_string, escaped = 0, False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif ch in "]}":
-            depth -= 1
-    return False
+def _number(value: Any, low: float, high: float) -> float | None:
+    """A figure within its sensible range, else None (booleans are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and low <= number <= high else None
 
 
 @dataclass
@@ -86,67 +71,91 @@ class DeviceView:
     status: str = "?"
     fps: float | None = None
     faces: list[tuple[int, str, float | None]] = field(default_factory=list)
+    more_faces: int = 0  # faces in the last message beyond MAX_FACES
     main_face: int | None = None
     emotion: str | None = None
     score: float | None = None
 
+    @property
+    def offline(self) -> bool:
+        return self.status == "offline"
+
     def update(self, kind: str, payload: Any) -> None:
         if kind == "availability":
-            self.status = str(payload)
+            self.status = clean(str(payload).strip(), LIMITS[1])
+            if self.offline:  # what it said last is not what it says now: it says nothing
+                self.fps, self.faces, self.more_faces, self.main_face = None, [], 0, None
+                self.emotion, self.score = None, None
         elif kind == "stats":
-            fps = payload.get("fps")
-            self.fps = float(fps) if isinstance(fps, (int, float)) else None
+            self.fps = _number(payload.get("fps"), 0.0, 1e4)
         elif kind == "emotion":
-            self.emotion = str(payload.get("emotion", "?"))
-            score = payload.get("score")
-            self.score = float(score) if isinstance(score, (int, float)) else None
+            self.emotion = clean(payload.get("emotion", "?"))
+            self.score = _number(payload.get("score"), 0.0, 1.0)
         elif kind == "faces":
             faces = payload.get("faces") or []
-            self.faces = [
-                (int(f["id"]), str(f.get("emotion", "?")), _float(f.get("score")))
+            if not isinstance(faces, list):
+                raise TypeError("faces is not a list")
+            kept = [
+                (f["id"], clean(f.get("emotion", "?")), _number(f.get("score"), 0.0, 1.0))
                 for f in faces
-                if isinstance(f, dict) and isinstance(f.get("id"), int)
+                if isinstance(f, dict) and isinstance(f.get("id"), int) and not isinstance(f.get("id"), bool)
             ]
+            self.faces, self.more_faces = kept[:MAX_FACES], max(0, len(kept) - MAX_FACES)
             main = payload.get("main_face")
-            self.main_face = main if isinstance(main, int) else None
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            self.main_face = main if isinstance(main, int) and not isinstance(main, bool) else None
 
 
 class WatchState:
-    """What the table shows, built from the messages seen so far."""
+    """What the table shows, built from the messages seen so far (at most ``MAX_DEVICES`` devices)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_devices: int = MAX_DEVICES) -> None:
         self.devices: dict[str, DeviceView] = {}
+        self.max_devices = max_devices
+        self.left_out: set[int] = set()  # hashes of the devices past the cap, up to LEFT_OUT_KEPT
         self.messages = 0
         self.invalid = 0
 
     def update(self, device: str, kind: str, payload: Any) -> bool:
-        """Fold one decoded message in; False when it could not be used."""
+        """Fold one decoded message in; False when it could not be used. A device past the cap is
+        counted in ``left_out``, not shown."""
         self.messages += 1
         if kind != "availability" and not isinstance(payload, dict):
             self.invalid += 1
             return False
-        view = self.devices.setdefault(device, DeviceView())
+        view = self.devices.get(device)
+        if view is None:
+            if len(self.devices) >= self.max_devices:
+                if len(self.left_out) < LEFT_OUT_KEPT:
+                    self.left_out.add(hash(device))
+                return True
+            view = self.devices[device] = DeviceView()
         try:
             view.update(kind, payload)
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, AttributeError):
             self.invalid += 1
             return False
         return True
 
     def rows(self, device: str) -> list[tuple[str, ...]]:
         view = self.devices[device]
+        name, status = clean(device), view.status
+        if view.offline:
+            return [(name, status, "-", "-", "-", "-")]
         fps = "-" if view.fps is None else f"{view.fps:.1f}"
-        name, status = clean(device), clean(view.status)
         if not view.faces:
-            return [(name, status, fps, "-", clean(view.emotion or "-"), _score(view.score))]
-        return [
-            (name, status, fps, f"{face_id}{'*' if face_id == view.main_face else ''}", clean(emotion), _score(score))
+            return [(name, status, fps, "-", view.emotion or "-", _score(view.score))]
+        rows: list[tuple[str, ...]] = [
+            (name, status, fps, f"{face_id}{'*' if face_id == view.main_face else ''}", emotion, _score(score))
             for face_id, emotion, score in view.faces
         ]
+        if view.more_faces:
+            rows.append((name, status, fps, f"+{view.more_faces}", "more", "-"))
+        return rows
+
+    def left_out_text(self) -> str:
+        count = len(self.left_out)
+        more = "+" if count >= LEFT_OUT_KEPT else ""
+        return f"{count}{more} more device(s) left out (this table shows {self.max_devices}: use --device ID or --json)"
 
     def table(self) -> str:
         lines = [format_row(COLUMNS)]
@@ -155,6 +164,8 @@ class WatchState:
         footer = f"{len(self.devices)} device(s), {self.messages} message(s)"
         if self.invalid:
             footer += f", {self.invalid} unreadable"
+        if self.left_out:
+            footer += f"; {self.left_out_text()}"
         lines.append(f"{footer}; * main face; Ctrl-C to quit")
         return "\n".join(lines)
 
@@ -164,21 +175,18 @@ def _score(value: float | None) -> str:
 
 
 def format_row(cells: tuple[str, ...]) -> str:
+    """One table line: each cell cleaned and cut to its limit (a cut ends in an ellipsis), then padded."""
     return "  ".join(
-        cell.ljust(width) if i in (0, 1, 3, 4) else cell.rjust(width)
-        for i, (cell, width) in enumerate(zip(cells, WIDTHS))
+        clean(cell, limit).ljust(width) if i in (0, 1, 3, 4) else clean(cell, limit).rjust(width)
+        for i, (cell, width, limit) in enumerate(zip(cells, WIDTHS, LIMITS))
     ).rstrip()
 
 
-class Unusable(ValueError):
-    """A payload that is not parsed: too large or too deeply nested."""
-
-
 def decode(kind: str, payload: bytes) -> tuple[Any, bool]:
-    """The payload as JSON (availability as text); ``(text, False)`` when it is not what it should be.
-    Raises ``Unusable`` for a payload over ``MAX_PAYLOAD`` bytes or nested over ``MAX_DEPTH``."""
-    if len(payload) > MAX_PAYLOAD:
-        raise Unusable(f"{len(payload)} bytes, over the {MAX_PAYLOAD} this tool reads")
+    """The payload as strict JSON (availability as text); ``(text, False)`` when it is not what it
+    should be (not UTF-8, not JSON, ``NaN``). Raises ``Unusable`` for a payload over ``MAX_PAYLOAD``
+    bytes or nested over ``MAX_DEPTH``."""
+    check_size(payload)
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -188,8 +196,8 @@ def decode(kind: str, payload: bytes) -> tuple[Any, bool]:
     if too_deep(text):
         raise Unusable(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text), True
-    except (ValueError, RecursionError):
+        return parse_text(text), True
+    except Unusable:
         return text, False
 
 
@@ -212,6 +220,7 @@ class Printer:
         self._header_written = False
         self._dirty = False
         self._drawn_at = 0.0
+        self._said_left_out = False
 
     def message(self, device: str, kind: str, topic: str, raw: bytes, retained: bool) -> None:
         """Print what one message says; never raises for what a message holds."""
@@ -229,6 +238,8 @@ class Printer:
         self.state.messages += 1
         self.state.invalid += 1
         now = time.monotonic()
+        if len(self._rejected) >= 10_000:  # a flood of topics: keep only those named within REPORT_S
+            self._rejected = {t: v for t, v in self._rejected.items() if now - v[0] < REPORT_S}
         last, skipped = self._rejected.get(topic, (-REPORT_S, 0))
         if now - last < REPORT_S:
             self._rejected[topic] = (last, skipped + 1)
@@ -246,7 +257,7 @@ class Printer:
             line["payload"] = clean_json(payload)
             if not ok:
                 line["error"] = "payload is not valid JSON" if kind != "availability" else "not UTF-8"
-            self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self.out.write(dumps(line) + "\n")
             self.out.flush()
             return
         if not ok:
@@ -254,6 +265,15 @@ class Printer:
             return
         if not self.state.update(device, kind, payload):
             self.reject(topic, f"not a {kind} payload")
+            return
+        if device not in self.state.devices:  # past the cap: counted, said once, not shown
+            if not self._said_left_out:
+                self._said_left_out = True
+                self.err.write(
+                    f"emotion-edge watch: over {self.state.max_devices} devices; the others are left out "
+                    "of the table (use --device ID or --json)\n"
+                )
+                self.err.flush()
             return
         if self.interactive:
             self._dirty = True
@@ -278,6 +298,33 @@ class Printer:
             self._drawn_at = time.monotonic()
 
 
+class Waiting:
+    """Says, every ``WAITING_S`` while the broker cannot be reached, that watch is still waiting and
+    why (the link logs the first failure itself)."""
+
+    def __init__(self, where: str, err: TextIO) -> None:
+        self.where = where
+        self.err = err
+        self.since: float | None = None
+        self.said_at = 0.0
+
+    def check(self, connected: bool, failure: Failure | None) -> None:
+        now = time.monotonic()
+        if connected or failure is None:
+            self.since = None
+            return
+        if self.since is None:
+            self.since, self.said_at = now, now
+            return
+        if now - self.said_at >= WAITING_S:
+            self.said_at = now
+            self.err.write(
+                f"emotion-edge watch: still waiting for the broker at {self.where} ({now - self.since:.0f} s so far): "
+                f"{failure.message}; retrying (Ctrl-C to stop)\n"
+            )
+            self.err.flush()
+
+
 def run_watch(
     config: MqttConfig,
     device: str | None,
@@ -288,7 +335,13 @@ def run_watch(
     interactive: bool | None = None,
 ) -> int:
     """Subscribe and print until interrupted (or ``count`` messages). Returns the exit status:
-    0, or 2 on a failure that retrying cannot fix (bad credentials, an untrusted certificate)."""
+    0, or 2 on a failure that retrying cannot fix (bad credentials, an untrusted certificate).
+
+    A broker that cannot be reached (refused, down, not resolvable) is waited for, ``--count`` or
+    not, and watch says so every ``WAITING_S`` with the reason and how long it has waited: a broker
+    that restarts or comes up after the tool is the usual case (as the device itself and Home
+    Assistant's MQTT client wait), ``--count`` counts messages rather than bounding time, and a
+    script that wants a deadline has ``timeout``. Silence is the one thing it must not do."""
     from edge.mqtt.client.link import Link  # paho is imported only when watching
 
     if interactive is None:
@@ -305,6 +358,7 @@ def run_watch(
     )
     seen = 0
     stopping = threading.Event()
+    waiting = Waiting(f"{config.host}:{config.resolved_port}", err)
     link.start()
     try:
         with stop_on_signals(stopping.set):
@@ -323,6 +377,7 @@ def run_watch(
                         seen += 1
                         printer.message(*parsed, topic, raw, retained)
                 printer.tick()
+                waiting.check(link.connected, link.last_failure)
         printer.tick(final=True)
         return 0
     except KeyboardInterrupt:

@@ -11,12 +11,19 @@ from edge.mqtt.watch import MAX_PAYLOAD, clean, decode, too_deep
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber, face, frame
 from tests.edge.mqtt.conftest import DEVICE
+from tests.edge.mqtt.test_untrusted import INVISIBLE, strict_loads
 from tests.edge.mqtt.test_watch import watch  # noqa: F401  (the fixture: watch in a subprocess)
 
 NESTED = "[" * 20_000 + "]" * 20_000  # 40 KB; "maximum recursion depth exceeded" in json.loads
 HUGE = json.dumps({"v": 1, "emotion": "happy", "pad": "x" * (2 * MAX_PAYLOAD)})
 CLEAR = '{"v": 1, "ts": 1, "emotion": "\\u001b[2J\\u001b[Hhappy\\u0007", "score": 0.5, "face_id": 1}'
 RAW_ESCAPE = '{"v": 1, "ts": 1, "emotion": "sad\x1b[2J\x9b31m", "score": 0.5, "face_id": 1}'
+# Not JSON at all, though Python's reader takes it (and its writer wrote it back: invalid output).
+NAN = '{"v": 1, "ts": 1, "fps": NaN, "latency_ms": Infinity}'
+ZERO_WIDTH = json.dumps({"v": 1, "ts": 1, "emotion": f"ha{INVISIBLE}ppy", "score": 0.5, "face_id": 1})
+BIG_ID = json.dumps(
+    {"v": 1, "ts": 1, "main_face": 1, "faces": [{"id": int("9" * 4000), "emotion": "sad", "score": 0.5}]}
+)
 
 
 def hostile(sender: Subscriber) -> None:
@@ -29,6 +36,9 @@ def hostile(sender: Subscriber) -> None:
     sender.publish(f"{evil}/availability", "on\x1b[2Jline\x07")
     for _ in range(5):
         sender.publish(f"{evil}/faces", NESTED)
+    sender.publish("emotion-edge/nan/stats", NAN)
+    sender.publish(f"emotion-edge/zw{INVISIBLE}/emotion", ZERO_WIDTH)
+    sender.publish("emotion-edge/big/faces", BIG_ID)
 
 
 @pytest.mark.parametrize("mode", ["table", "json"])
@@ -48,8 +58,10 @@ def test_watch_survives_nested_huge_and_escape_sequence_payloads_and_names_the_t
         p.handle_frame(frame(1, face(7, "surprise", 0.93)))  # a good message after the bad ones
         if mode == "json":
             w.wait_line(lambda line: '"esc"' in line)  # shown as text, the control characters gone
+            w.wait_line(lambda line: '"device": "big"' in line)
             w.wait_line(lambda line: '"kind": "emotion"' in line and '"surprise"' in line)
         else:
+            w.wait_line(lambda line: line.split()[:1] == ["big"])
             w.wait_line(lambda line: "7*" in line.split() and "surprise" in line.split())
     finally:
         sender.stop()
@@ -58,6 +70,14 @@ def test_watch_survives_nested_huge_and_escape_sequence_payloads_and_names_the_t
     assert status == 0, err  # alive until asked to stop
     printed = "\n".join(lines)
     assert "\x1b" not in printed and "\x07" not in printed and "\x9b" not in printed
+    assert not [ch for ch in INVISIBLE if ch in printed]
+    if mode == "json":  # every line is JSON a strict reader takes; NaN is shown as text, marked
+        got = [strict_loads(line) for line in lines]
+        (nan,) = [m for m in got if isinstance(m, dict) and m.get("device") == "nan"]
+        assert nan["payload"] == NAN and nan["error"] == "payload is not valid JSON"
+    else:  # the 4000-digit face id is cut to its cell
+        (big,) = [line for line in lines if line.split()[:1] == ["big"]]
+        assert big.split()[3] == "99999…" and len(big) < 120
     assert "maximum recursion" not in err and "Traceback" not in err
     # The offending topics are named once per interval, not once per message.
     assert err.count("on emotion-edge/evil/faces") == 1, err
