@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from edge.model_meta import ModelInfo
+from edge.model_meta import ModelInfo, check_graph
 from edge.ort import onnxruntime
 from edge.registry import BACKENDS, unknown_choice
 
@@ -81,6 +81,7 @@ class OnnxRuntimeClassifier:
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ClassifierError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
         self.info = ModelInfo.from_props(dict(self.session.get_modelmeta().custom_metadata_map), source=str(path))
+        check_graph(self.session, self.info, str(path))
         self.providers = self.session.get_providers()
         self.path = path
         self.reason = reason or f"ONNX Runtime {ort.__version__} ({', '.join(self.providers)})"

@@ -53,8 +53,13 @@ class Preprocessing:
     def __post_init__(self) -> None:
         if self.equalize not in EQUALIZE_METHODS:
             raise ContractError(f"preprocessing.equalize={self.equalize!r} is not one of {', '.join(EQUALIZE_METHODS)}")
-        if self.std <= 0:
-            raise ContractError(f"preprocessing.std must be positive, got {self.std}")
+        # Every number is applied to every pixel of every crop: a NaN or an absurd value would turn
+        # each input into garbage (and each score into NaN) without a word, so refuse it here.
+        _number("preprocessing.scale", self.scale, 1e-6, 1.0)  # 1/255 maps uint8 to [0, 1]; 1 keeps 0-255
+        _number("preprocessing.mean", self.mean, -1e3, 1e3)
+        _number("preprocessing.std", self.std, 1e-3, 1e3)
+        _number("preprocessing.clahe_clip", self.clahe_clip, 0.1, 100.0)
+        _number("preprocessing.clahe_grid", self.clahe_grid, 1, 16, integer=True)
 
     def equalized(self, crops: Uint8Array) -> Uint8Array:
         """Apply the equalisation step to N x H x W uint8 crops (returns a new array)."""
@@ -104,10 +109,10 @@ class CropPolicy:
     color: str = "gray"
 
     def __post_init__(self) -> None:
-        if not -0.3 <= self.margin <= 1.0:
-            raise ContractError(f"crop.margin must be within [-0.3, 1], got {self.margin}")
-        if self.size <= 0:
-            raise ContractError(f"crop.size must be positive, got {self.size}")
+        _number("crop.margin", self.margin, -0.3, 1.0)
+        _number("crop.size", self.size, 8, 512, integer=True)
+        if not isinstance(self.align, bool):
+            raise ContractError(f"crop.align must be true or false, got {self.align!r}")
         if self.color != "gray":
             raise ContractError(f"crop.color={self.color!r}: only 'gray' is supported")
 
@@ -117,6 +122,16 @@ class CropPolicy:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CropPolicy:
         return cls(**_known_keys(cls, data, "crop"))
+
+
+def _number(key: str, value: object, low: float, high: float, integer: bool = False) -> None:
+    """``value`` is a finite number (an integer where ``integer``) within [low, high]."""
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    # bool is an int to Python; NaN fails every comparison, so the range check refuses it too.
+    number = value if isinstance(value, kinds) and not isinstance(value, bool) else None
+    if not isinstance(number, (int, float)) or not low <= number <= high:
+        what = "an integer" if integer else "a finite number"
+        raise ContractError(f"{key} must be within [{low:g}, {high:g}] ({what}), got {value!r:.40}")
 
 
 def apply_temperature(probs: FloatArray, temperature: float) -> FloatArray:

@@ -375,6 +375,16 @@ def suggest(word: str, options: Iterable[str]) -> str | None:
     return close[0] if close else (started[0] if len(started) == 1 else None)
 
 
+# A value is shown in the message as its repr (escapes visible, never sent raw to a terminal), cut
+# here: a 70,000-character client id or a 10 MB URI is named by its start and its length.
+SHOWN_VALUE = 80
+
+
+def _cut(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_VALUE else f"{text[:SHOWN_VALUE]}... ({len(text)} characters)"
+
+
 def explain(err: Mapping[str, Any], cls: type[BaseModel], origins: Mapping[Key, str], at: Key = ()) -> str:
     """One pydantic error as our message: the dotted key, the value, its origin, what is allowed."""
     loc: tuple[str | int, ...] = tuple(err["loc"])
@@ -385,7 +395,7 @@ def explain(err: Mapping[str, Any], cls: type[BaseModel], origins: Mapping[Key, 
     name = dotted((*at, *loc))
     origin = _origin(origins, loc)
     source = f" (from {origin})" if origin else ""
-    label = f"{name}={value!r}{source}"
+    label = f"{name}={_cut(value)}{source}"
     model, info = _field(cls, loc)
     if isinstance(error, Rule):
         return f"{error} ({name} from {origin})" if origin else str(error)

@@ -36,6 +36,16 @@ TLS_PORT = 8883
 # A topic level may not hold the wildcards or the separator; we also refuse whitespace and a
 # leading "$" (reserved for broker topics such as $SYS), which only cause confusion downstream.
 _BAD_LEVEL = re.compile(r"[/+#\s\x00]")
+# MQTT (3.1.1 section 1.5.3, 5.0 section 1.5.4) sends a topic and a client id as UTF-8 of at most
+# 65535 bytes, without U+0000, and says control characters SHOULD NOT appear: a broker may drop the
+# connection over them (Mosquitto does), which the device could only report as a refused connection.
+MQTT_STRING_BYTES = 65535
+# Room left for what follows <base>/<device_id> or <prefix>/<component>/<device_id> in a topic.
+TOPIC_SUFFIX_BYTES = 100
+# Brokers must accept client ids of 1-23 characters of 0-9a-zA-Z and may accept more: Mosquitto takes
+# up to 65535 bytes, AWS IoT Core 128. The device keeps to 128 bytes of printable UTF-8, which every
+# broker we know accepts (a longer one was refused and retried for ever).
+CLIENT_ID_BYTES = 128
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PASSWORD = (
     "passwords are not accepted in the configuration; put the password in a file only the service can read "
@@ -152,7 +162,9 @@ class RateConfig(Section):
     emotion_none_after_s: float = Field(
         3.0, ge=0, le=86_400, description="emotion is 'none' once no face was seen this long (brief misses do not flap)"
     )
-    stats_interval_s: float = Field(10.0, gt=0, le=86_400, description="at most one stats message per interval")
+    stats_interval_s: float = Field(
+        10.0, ge=0.1, le=86_400, description="at most one stats message per interval (at least 0.1 s)"
+    )
     presence_interval_s: float = Field(
         5.0,
         gt=0,
@@ -233,7 +245,29 @@ class MqttConfig(Section):
     def _client_id(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("it is empty; leave it out to use emotion-edge-<device_id>")
+        problem = None if value is None else client_id_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
+
+    @model_validator(mode="after")
+    def _lengths(self) -> MqttConfig:
+        if self.client_id is None and self.device_id is not None and client_id_problem(self.resolved_client_id):
+            raise Rule(
+                "device_id",
+                f"mqtt.device_id is {_utf8_len(self.device_id)} bytes long: the client id emotion-edge-<device_id> "
+                f"would pass MQTT brokers' {CLIENT_ID_BYTES}-byte bound; shorten it or set mqtt.client_id",
+            )
+        room = MQTT_STRING_BYTES - TOPIC_SUFFIX_BYTES
+        device = _utf8_len(self.resolved_device_id)
+        for key, head in (("base", self.base), ("discovery.prefix", self.discovery.prefix)):
+            if _utf8_len(head) + device > room:
+                raise Rule(
+                    "device_id" if device > _utf8_len(head) else key,
+                    f"mqtt.{key} and mqtt.device_id make topics longer than MQTT's {MQTT_STRING_BYTES} bytes; "
+                    "shorten them",
+                )
+        return self
 
     @model_validator(mode="after")
     def _waits(self) -> MqttConfig:
@@ -284,7 +318,28 @@ def level_problem(value: str) -> str | None:
         return "it is empty"
     if _BAD_LEVEL.search(value) or value.startswith("$"):
         return "it cannot be a topic level: it may not contain '/', '+', '#' or whitespace, nor start with '$'"
+    return _string_problem(value, MQTT_STRING_BYTES - TOPIC_SUFFIX_BYTES, "a topic")
+
+
+def client_id_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as an MQTT client id (None: nothing)."""
+    return _string_problem(value, CLIENT_ID_BYTES, "a client id (the bound every broker accepts)")
+
+
+def _string_problem(value: str, limit: int, what: str) -> str | None:
+    if not value.isprintable():  # control characters (NUL, ESC, DEL...), zero-width and direction marks
+        return "it holds control or invisible characters; use letters, digits, '-' and '_'"
+    try:
+        size = _utf8_len(value)
+    except UnicodeEncodeError:  # an environment variable's undecodable bytes
+        return "it is not valid UTF-8"
+    if size > limit:
+        return f"it is {size} bytes of UTF-8, more than {limit} for {what}"
     return None
+
+
+def _utf8_len(value: str) -> int:
+    return len(value.encode("utf-8"))
 
 
 def base_problem(value: str) -> str | None:

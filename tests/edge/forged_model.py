@@ -46,11 +46,13 @@ def tiny_graph(
     size: int = 48,
     channels: int = 1,
     softmax: bool = True,
+    nan_on_texture: bool = False,
     metadata_from: Path | None = None,
     edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Path:
     """A real graph: N x channels x size x size, global average, a fixed linear map to ``classes``
-    outputs, softmax (or raw logits); its metadata copied from ``metadata_from`` and then ``edit``ed."""
+    outputs, softmax (or raw logits); its metadata copied from ``metadata_from`` and then
+    ``edit``ed."""
     onnx = pytest.importorskip("onnx")
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
@@ -64,13 +66,31 @@ def tiny_graph(
         helper.make_node("Gemm", ["pooled", "w", "b"], ["logits" if softmax else "probabilities"]),
     ]
     if softmax:
-        nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+        nodes.append(helper.make_node("Softmax", ["logits"], ["scores" if nan_on_texture else "probabilities"], axis=1))
+    extra = []
+    if nan_on_texture:
+        # scores + 0 * sqrt(0.01 - variance of the input): finite on a flat crop (the load check's
+        # mid-grey faces), NaN on anything textured, as a model that overflows on real faces.
+        extra = [
+            numpy_helper.from_array(np.array([0.01], np.float32), "t"),
+            numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
+        ]
+        nodes += [
+            helper.make_node("Mul", ["input", "input"], ["squares"]),
+            helper.make_node("ReduceMean", ["squares", "axes"], ["mean_square"], keepdims=0),
+            helper.make_node("Mul", ["pooled", "pooled"], ["square_mean"]),
+            helper.make_node("Sub", ["mean_square", "square_mean"], ["variance"]),
+            helper.make_node("Sub", ["t", "variance"], ["room"]),
+            helper.make_node("Sqrt", ["room"], ["root"]),
+            helper.make_node("Mul", ["root", "zero"], ["poison"]),
+            helper.make_node("Add", ["scores", "poison"], ["probabilities"]),
+        ]
     graph = helper.make_graph(
         nodes,
         "tiny",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", channels, size, size])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes])],
-        [weights, bias, axes],
+        [weights, bias, axes, *extra],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8  # readable by every ONNX Runtime the device may have

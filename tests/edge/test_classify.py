@@ -11,7 +11,7 @@ import pytest
 from edge.classify import ClassifierError, OnnxRuntimeClassifier, load_classifier
 from edge.model_meta import ModelMetadataError
 from edge.tensorrt.support import tensorrt_unavailable_reason
-from tests.edge.forged_model import forge
+from tests.edge.forged_model import forge, tiny_graph
 
 NO_TENSORRT = tensorrt_unavailable_reason()
 
@@ -121,3 +121,45 @@ def test_a_model_with_a_bad_temperature_is_refused_at_load_naming_the_key(
     forged = forge(shipped_model, tmp_path / "bad.onnx", lambda m: m["output"].update(temperature=bad))
     with pytest.raises(ModelMetadataError, match=r"bad.onnx: metadata key emotion_edge.output.temperature must be"):
         OnnxRuntimeClassifier(forged)
+
+
+# The graph agrees with its metadata, checked at load (#22): the width of the output, the input's
+# channels and size, and probabilities that are probabilities. Real graphs, loaded by ONNX Runtime.
+
+
+def test_three_class_names_for_seven_outputs_are_refused_at_load(tmp_path: Path, shipped_model: Path) -> None:
+    forged = forge(shipped_model, tmp_path / "three.onnx", lambda m: m.update(classes=["angry", "happy", "sad"]))
+    with pytest.raises(
+        ModelMetadataError,
+        match=r"three.onnx: the graph does not match its metadata: its output has shape "
+        r"\['batch', 7\], the metadata names 3 classes",
+    ):
+        OnnxRuntimeClassifier(forged)
+
+
+@pytest.mark.parametrize(("size", "channels", "problem"), [(64, 1, "64 height"), (48, 3, "3 channels")])
+def test_a_graph_whose_input_is_not_the_crop_of_its_metadata_is_refused_at_load(
+    tmp_path: Path, shipped_model: Path, size: int, channels: int, problem: str
+) -> None:
+    graph = tiny_graph(tmp_path / "g.onnx", size=size, channels=channels, metadata_from=shipped_model)
+    with pytest.raises(
+        ModelMetadataError,
+        match=rf"g.onnx: the graph does not match its metadata: its input has {problem}, the metadata says",
+    ):
+        OnnxRuntimeClassifier(graph)
+
+
+def test_a_logits_output_labelled_probabilities_is_refused_at_load(tmp_path: Path, shipped_model: Path) -> None:
+    graph = tiny_graph(tmp_path / "logits.onnx", softmax=False, metadata_from=shipped_model)
+    with pytest.raises(
+        ModelMetadataError,
+        match=r"logits.onnx: .*its output is not probabilities .*a logits output without its softmax",
+    ):
+        OnnxRuntimeClassifier(graph)
+
+
+def test_a_tiny_graph_that_agrees_with_its_metadata_loads_and_classifies(tmp_path: Path, shipped_model: Path) -> None:
+    # The forged graphs above fail for the one reason each test names, not for being tiny.
+    graph = tiny_graph(tmp_path / "fine.onnx", metadata_from=shipped_model)
+    probs = OnnxRuntimeClassifier(graph).predict(np.full((3, 48, 48), 90, np.uint8))
+    assert probs.shape == (3, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)

@@ -297,3 +297,17 @@ def test_validate_is_the_one_gate_for_plain_dicts_too() -> None:
     assert validate({"tracker": {"grace_s": 1}}).tracker.grace_s == 1.0
     with pytest.raises(ConfigError, match=r"tracker\.grace_s=-1"):
         validate({"tracker": {"grace_s": -1}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"stats": {"interval_s": 1e-9}}, "stats.interval_s"),
+        ({"mqtt": {"rate": {"stats_interval_s": 1e-9}}}, "mqtt.rate.stats_interval_s"),
+    ],
+)
+def test_a_stats_interval_that_would_report_on_every_frame_is_refused(raw: dict, key: str) -> None:
+    # #22: 1e-9 was accepted and wrote a log line per frame; ten reports a second is the most.
+    with pytest.raises(ConfigError, match=rf"{key}=1e-09 .* is out of range; allowed: 0.1 <= {key} <= 86400"):
+        validate(raw)
+    assert validate({"stats": {"interval_s": 0.1}}).stats.interval_s == 0.1

@@ -27,6 +27,7 @@ from edge.loop import FrameLoop
 from edge.mqtt.schemas import load_schema
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.sources import SourceOpenError, SourceSettings, VideoFileSource, make_source
+from tests.edge.forged_model import tiny_graph
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Received, Subscriber
 from tests.edge.service.service_manager import ServiceManager
@@ -81,6 +82,39 @@ def test_stats_keep_coming_while_frames_fail_saying_degraded_with_0_fps(
     for report in sink.stats[1:-1]:
         assert report["state"] == "degraded" and report["fps"] == 0
         assert "frame(s) in a row failed: the classifier (onnxruntime" in report["reasons"][0]
+
+
+def test_a_model_whose_scores_are_not_finite_on_real_faces_is_degraded_with_the_reason_never_ok(
+    face_clip: Path, device_config: MakeConfig, shipped_model: Path, tmp_path: Path
+) -> None:
+    # The model passes the load check (finite probabilities on mid-grey crops) and gives NaN on every
+    # real face: no face can be published, so the health must not say ok (#22: it did, with NaN
+    # scores fed to the smoother and every message then refused by the JSON encoder).
+    model = tiny_graph(tmp_path / "nan.onnx", nan_on_texture=True, metadata_from=shipped_model)
+    source = make_source(str(face_clip), SourceSettings(loop=True))
+    grabber = FrameGrabber(source, keep_latest=True, pace_fps=20).start()
+    sink = CollectingSink()
+    loop = FrameLoop(grabber, build_pipeline(device_config(model={"path": str(model)})), [sink], stats_interval_s=0.2)
+    stopper = threading.Thread(target=lambda: (wait_for(lambda: len(sink.stats) >= 5), loop.stop()), daemon=True)
+    stopper.start()
+    try:
+        summary = loop.run()
+    finally:
+        loop.stop()
+        grabber.stop()
+    assert summary.reason == "stopped"
+    assert all(not r.faces for r in sink.frames), "a face with NaN scores was handed on"
+    for report in sink.stats[1:]:
+        assert report["state"] == "degraded", report
+        assert "scores that are not finite (NaN or infinity)" in report["reasons"][0]
+        assert f"the classifier (onnxruntime, {model})" in report["reasons"][0]
+    assert sink.stats[-1]["frame_errors"] > 0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 def test_a_file_that_yields_no_frame_is_a_failure_not_an_end(face_clip: Path, device_config: MakeConfig) -> None:

@@ -105,3 +105,95 @@ def test_the_temperature_is_softmax_of_the_logits_divided_by_it() -> None:
     # A score that underflowed to 0 stays finite and tiny instead of log(0)'s NaN.
     edge_case = apply_temperature(np.array([[1.0, 0.0, 0.0]], np.float32), 3.0)
     assert np.isfinite(edge_case).all() and edge_case[0, 0] > 0.999
+
+
+# What a model says about itself is checked at load (#22): every number finite and in range, class
+# names fit to publish, the input the device feeds, an output kind it knows. One line each, naming
+# the key, never echoing a hostile value raw.
+
+
+def props_with(section: str, **changes: object) -> dict[str, str]:
+    props = info(["angry", "happy", "sad"]).to_props()
+    value = json.loads(props[PREFIX + section])
+    value.update(changes)
+    props[PREFIX + section] = json.dumps(value)
+    return props
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "message"),
+    [
+        ("preprocessing", {"std": float("nan")}, r"preprocessing.std must be within \[0.001, 1000\]"),
+        ("preprocessing", {"std": 0.0}, r"preprocessing.std must be within"),
+        ("preprocessing", {"std": "0.5"}, r"preprocessing.std must be within"),
+        ("preprocessing", {"scale": float("inf")}, r"preprocessing.scale must be within"),
+        ("preprocessing", {"mean": 1e9}, r"preprocessing.mean must be within"),
+        ("preprocessing", {"clahe_clip": float("nan")}, r"preprocessing.clahe_clip must be within"),
+        ("preprocessing", {"clahe_grid": 0}, r"preprocessing.clahe_grid must be within \[1, 16\] \(an integer\)"),
+        ("crop", {"margin": float("nan")}, r"crop.margin must be within \[-0.3, 1\]"),
+        ("crop", {"size": 0}, r"crop.size must be within \[8, 512\]"),
+        ("crop", {"size": 48.5}, r"crop.size must be within \[8, 512\] \(an integer\)"),
+        ("crop", {"align": "yes"}, r"crop.align must be true or false"),
+        ("output", {"temperature": 1e6}, r"output.temperature must be a finite number within \[0.01, 100\]"),
+    ],
+)
+def test_every_number_of_the_metadata_is_finite_and_in_range(section: str, change: dict, message: str) -> None:
+    with pytest.raises(ModelMetadataError, match=rf"^m.onnx: metadata key emotion_edge.{message}"):
+        ModelInfo.from_props(props_with(section, **change), source="m.onnx")
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (["angry", "\x1b[2Jhappy"], r"classes\[1\] holds control or invisible characters \(got '\\x1b\[2Jhappy'\)"),
+        (["angry", "hap\npy"], r"classes\[1\] holds control or invisible characters"),
+        (["angry", "hap\u200bpy"], r"classes\[1\] holds control or invisible characters"),
+        (["angry", "happy/sad"], r"classes\[1\] is 'happy/sad': a class name may not contain /, #, \+"),
+        (["angry", "#"], r"classes\[1\] is '#'"),
+        (["angry", "+1"], r"classes\[1\] is '\+1'"),
+        (["angry", ""], r"classes\[1\] must be a non-empty string"),
+        (["angry", " happy"], r"classes\[1\] starts or ends with a space"),
+        (["angry", "x" * 41], r"classes\[1\] is 41 characters long, at most 40"),
+        (["angry", "None"], r"classes\[1\] is 'None'.* nor be none \(the emotion topic's word for no face\)"),
+        (["happy", "sad", "happy"], r"classes names 'happy' twice \(at 0 and 2\)"),
+        (["happy", "Happy"], r"classes names 'happy' twice"),
+        ([f"c{i}" for i in range(500)], r"classes must be a JSON list of at least two and at most 64 names, got 500"),
+        (["angry", 7], r"classes\[1\] must be a non-empty string"),
+    ],
+)
+def test_class_names_that_cannot_be_published_safely_are_refused(classes: list, message: str) -> None:
+    props = info(["a", "b"]).to_props()
+    props[PREFIX + "classes"] = json.dumps(classes)
+    with pytest.raises(ModelMetadataError, match=rf"^m.onnx: (metadata key )?emotion_edge.{message}"):
+        ModelInfo.from_props(props, source="m.onnx")
+
+
+def test_a_megabyte_model_name_or_an_escape_in_the_version_is_refused_in_one_short_line() -> None:
+    props = info(["a", "b"]).to_props()
+    props[PREFIX + "name"] = "n" * 1_000_000
+    with pytest.raises(ModelMetadataError, match=r"name is 1000000 characters long, at most 100") as caught:
+        ModelInfo.from_props(props, source="m.onnx")
+    assert len(str(caught.value)) < 300 and "\n" not in str(caught.value)
+    props = info(["a", "b"]).to_props()
+    props[PREFIX + "version"] = "1.0\x1b]0;pwned\x07"
+    with pytest.raises(ModelMetadataError, match=r"version holds control or invisible characters") as caught:
+        ModelInfo.from_props(props, source="m.onnx")
+    assert "\x1b" not in str(caught.value) and "\\x1b" in str(caught.value)
+
+
+def test_a_logits_output_is_refused_not_read_as_probabilities() -> None:
+    with pytest.raises(ModelMetadataError, match=r"output.kind is 'logits'; this runtime reads probabilities"):
+        ModelInfo.from_props(props_with("output", kind="logits"), source="m.onnx")
+
+
+@pytest.mark.parametrize("shape", [[-1, 3, 48, 48], [-1, 1, 64, 64], [-1, 48, 48], [0, 1, 48, 48], "48x48"])
+def test_an_input_shape_other_than_the_crop_the_device_feeds_is_refused(shape: object) -> None:
+    with pytest.raises(ModelMetadataError, match=r"input.shape is .*; the device feeds \[-1, 1, 48, 48\]"):
+        ModelInfo.from_props(props_with("input", shape=shape), source="m.onnx")
+
+
+def test_the_released_models_pass_every_check(shipped_model) -> None:  # type: ignore[no-untyped-def]
+    from edge.model_meta import read_onnx_metadata
+
+    for path in sorted(shipped_model.parent.glob("*.onnx")):
+        assert read_onnx_metadata(str(path)).classes

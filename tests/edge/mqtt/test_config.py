@@ -125,3 +125,42 @@ def test_start_says_which_secret_or_file_cannot_be_used_before_any_connection(tm
     garbage.write_text("not a certificate")
     with pytest.raises(ConfigError, match=r"mqtt\.tls\.ca_file"):
         publisher({"tls": {"enabled": True, "ca_file": str(garbage)}}).start()
+
+
+# Configuration that MQTT itself can never accept is refused at load, naming the key (#22): a
+# control character in a topic level (every connection refused, then logged as "does it expect TLS?"),
+# a client id longer than brokers take (retried for ever), topics past MQTT's 65535 bytes.
+
+
+@pytest.mark.parametrize(
+    ("table", "names", "why"),
+    [
+        ({"device_id": "cam\x01"}, "mqtt.device_id", "control or invisible characters"),
+        ({"device_id": "cam\x1b[2J"}, "mqtt.device_id", "control or invisible characters"),
+        ({"device_id": "cam\x7f"}, "mqtt.device_id", "control or invisible characters"),
+        ({"device_id": "cam\u200b1"}, "mqtt.device_id", "control or invisible characters"),
+        ({"device_id": "cam\udcff"}, "mqtt.device_id", "control or invisible characters|not valid UTF-8"),
+        ({"base": "home/cam\x00"}, "mqtt.base", "may not contain|control"),
+        ({"discovery": {"prefix": "ha\x07"}}, "mqtt.discovery.prefix", "control or invisible characters"),
+        ({"client_id": "c" * 70_000}, "mqtt.client_id", "it is 70000 bytes of UTF-8, more than 128 for a client id"),
+        ({"client_id": "é" * 65}, "mqtt.client_id", "130 bytes of UTF-8, more than 128"),
+        ({"client_id": "id\x00"}, "mqtt.client_id", "control or invisible characters"),
+        ({"device_id": "d" * 120}, "mqtt.device_id", "the client id emotion-edge-<device_id> would pass"),
+        ({"device_id": "d" * 70_000, "client_id": "x"}, "mqtt.device_id", "more than 65435 for a topic"),
+        (
+            {"base": "/".join(["b" * 30_000] * 3), "client_id": "x"},
+            "mqtt.base",
+            "make topics longer than MQTT.s 65535 bytes",
+        ),
+    ],
+)
+def test_what_mqtt_can_never_accept_is_refused_naming_the_key(table: dict, names: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=names.replace(".", r"\.")) as err:
+        MqttConfig.from_dict(table)
+    assert __import__("re").search(why, str(err.value)), str(err.value)
+    assert len(str(err.value)) < 600, "a hostile value is cut, not echoed whole"
+
+
+def test_a_client_id_of_128_bytes_and_a_device_id_that_fits_it_are_accepted() -> None:
+    assert MqttConfig.from_dict({"client_id": "c" * 128}).resolved_client_id == "c" * 128
+    assert MqttConfig.from_dict({"device_id": "d" * 115}).resolved_client_id == "emotion-edge-" + "d" * 115
