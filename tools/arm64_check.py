@@ -304,9 +304,9 @@ def junit_summary(path: Path) -> dict[str, Any]:
     return {"passed": len(passed), "failed": len(failed), "skipped": len(skipped), "failures": failed, "skips": skipped}
 
 
-def realtime_tests(python: str, tests: list[str]) -> list[dict[str, str]]:
-    """The tests the emulated run leaves out (marker ``realtime``) and each one's reason, collected by
-    this checkout's pytest on the host (same code as the clone's)."""
+def realtime_tests(python: str, tests: list[str], checkout: Path) -> list[dict[str, str]]:
+    """The tests the emulated run leaves out (marker ``realtime``) and each one's reason: the clone's
+    tests collected by this checkout's pytest on the host (collecting under emulation takes minutes)."""
     code = (
         "import json, sys, pytest\n"
         "class P:\n"
@@ -319,7 +319,7 @@ def realtime_tests(python: str, tests: list[str]) -> list[dict[str, str]]:
         "pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', *sys.argv[1:]], plugins=[P()])\n"
         "print('REALTIME=' + json.dumps(P.items))\n"
     )
-    done = subprocess.run([python, "-c", code, *tests], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run([python, "-c", code, *tests], capture_output=True, text=True, cwd=checkout)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("REALTIME=")), None)
     if line is None:
         return [{"test": "?", "why": f"could not collect here: {(done.stderr or done.stdout).strip()[-300:]}"}]
@@ -501,7 +501,9 @@ def run_tests(args: argparse.Namespace, report: dict[str, Any], step: Any, clone
         "paths": args.tests,
         "marker": marker,
         "keyword": args.keyword,
-        "left_out_realtime": realtime_tests(str(ROOT / ".venv" / "bin" / "python"), args.tests),
+        "left_out_realtime": realtime_tests(
+            str(ROOT / ".venv" / "bin" / "python"), args.tests, args.root / clone.lstrip("/")
+        ),
     }
     if junit.exists():
         run.update(junit_summary(junit))
@@ -516,6 +518,13 @@ def dev_tools() -> list[str]:
 
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
     return [req for req in dev if re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0] in TEST_TOOLS]
+
+
+def resolve_jetpack(report: dict[str, Any]) -> None:
+    try:
+        report["jetpack6"] = jetpack_resolve.resolve()
+    except (jetpack_resolve.Unreachable, RuntimeError) as exc:
+        report["jetpack6"] = {"error": str(exc)}
 
 
 def new_report(args: argparse.Namespace) -> dict[str, Any]:
@@ -555,13 +564,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     rc = 0
     try:
+        jetpack = None
         if not args.no_jetpack:
-            say("JetPack 6 (Python 3.10, glibc 2.35): resolving what setup-device would install")
-            try:
-                report["jetpack6"] = jetpack_resolve.resolve()
-            except (jetpack_resolve.Unreachable, RuntimeError) as exc:
-                report["jetpack6"] = {"error": str(exc)}
+            # On the host, beside the emulated steps: it waits on the index, they on the CPU.
+            say("JetPack 6 (Python 3.10, glibc 2.35): resolving what setup-device would install (in the background)")
+            jetpack = threading.Thread(target=resolve_jetpack, args=(report,), daemon=True)
+            jetpack.start()
         check(args, report, mounts)
+        if jetpack is not None:
+            jetpack.join()
     except Failed as exc:
         report["error"] = str(exc)
         say(f"error: {exc}")
