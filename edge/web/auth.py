@@ -1,7 +1,8 @@
 """Who may open the live view: a token, a password, or (loopback without credentials) this machine only.
 
-A token comes as ``Authorization: Bearer``, as ``?token=`` once (then a cookie derived from it), a
-password as HTTP Basic; loopback without credentials checks the Host header (DNS rebinding)."""
+A token comes as ``Authorization: Bearer`` or as ``?token=`` once, a password as HTTP Basic; after
+either, a cookie derived from the secret stands for it. Loopback without credentials checks the
+Host header (DNS rebinding)."""
 
 from __future__ import annotations
 
