@@ -8,7 +8,6 @@ only, on a free port, keeps nothing on disk, and stops with ``stop()`` (or the `
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -69,14 +69,19 @@ def free_port() -> int:
             return port
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the process that started it ends (Linux's
-    PR_SET_PDEATHSIG); elsewhere nothing, and ``stop()`` remains the way it ends."""
+def die_with_parent() -> Callable[[], None] | None:
+    """What the child runs before exec so that it gets SIGTERM when the process that started it ends
+    (Linux's PR_SET_PDEATHSIG: in fact the thread that started it, so the demo and the soak start
+    their broker from the main thread); None where there is no prctl. The C function is found here, in the
+    parent: the child, forked from a process that may have threads, only calls it."""
     import ctypes
 
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
     pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def port_open(port: int) -> bool:
@@ -144,7 +149,7 @@ class LocalBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(),
             )
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
