@@ -27,7 +27,7 @@ from edge.loop import FrameLoop
 from edge.mqtt.schemas import load_schema
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.sources import SourceOpenError, SourceSettings, VideoFileSource, make_source
-from tests.edge.forged_model import tiny_graph
+from tests.edge.forged_model import forge, tiny_graph
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Received, Subscriber
 from tests.edge.service.service_manager import ServiceManager
@@ -313,3 +313,34 @@ def test_a_source_that_waiting_cannot_fix_still_stops_the_start_with_status_2(
     )
     assert done.returncode == 2, done.stderr
     assert "csi://0: this OpenCV" in done.stderr and "without GStreamer" in done.stderr
+
+
+# --- a model that lies about itself ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "bench", "demo", "doctor"])
+def test_a_model_whose_metadata_and_graph_disagree_stops_every_command_with_one_line_naming_the_file(
+    command: str, numbered_clip: Callable[[int], Path], shipped_model: Path, yunet_model: Path, tmp_path: Path
+) -> None:
+    # #22: 3 class names for 7 outputs published wrong labels and failed some frames with "list index
+    # out of range"; now it is found at load, in every command that loads a model.
+    forged = forge(shipped_model, tmp_path / "three.onnx", lambda m: m.update(classes=["angry", "happy", "sad"]))
+    clip = numbered_clip(10)
+    config = device_toml(tmp_path, clip, yunet_model, forged, "[mqtt]\nenabled = false\n")
+    args = {
+        "run": ["run", "--config", str(config)],
+        "bench": ["bench", "--config", str(config), "--source", str(clip), "--frames", "5", "--warmup", "0"],
+        "doctor": ["doctor", "--config", str(config), "--no-camera"],
+        "demo": ["demo", "--model", str(forged), "--source", str(clip), "--out", str(tmp_path / "demo"), "--no-gif"],
+    }[command]
+    done = subprocess.run(emotion_edge(*args), capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert "Traceback" not in done.stderr
+    mismatch = "the graph does not match its metadata: its output has shape ['batch', 7], the metadata names 3 classes"
+    if command == "doctor":  # doctor reports every check; a failed one is FAIL and exit 1
+        assert done.returncode == 1, done.stdout + done.stderr
+        (line,) = [li for li in done.stdout.splitlines() if str(forged) in li]
+        assert "FAIL" in line and mismatch in line
+    else:
+        assert done.returncode == 2, done.stderr
+        errors = [li for li in done.stderr.splitlines() if li.startswith("emotion-edge:")]
+        assert len(errors) == 1 and str(forged) in errors[0] and mismatch in errors[0], done.stderr
