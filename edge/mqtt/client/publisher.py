@@ -63,6 +63,8 @@ class MqttPublisher:
         self._latest_faces = 0
         self._last_frame_at = self._started
         self._unencodable = 0
+        self._unencodable_reported = 0  # as of the last stats report
+        self._last_error = ""
         self._error_logged_at = -ERROR_LOG_S
         self._closed = False
         self._close_lock = threading.Lock()
@@ -159,7 +161,7 @@ class MqttPublisher:
             return
         try:
             payload = stats_payload(
-                stats if isinstance(stats, Mapping) else {},
+                self._with_own_health(stats if isinstance(stats, Mapping) else {}),
                 ts=self._wall(),
                 uptime_s=now - self._started,
                 faces=self._latest_faces,
@@ -171,8 +173,23 @@ class MqttPublisher:
             message = Message(self.topics.stats, encode(payload), self.config.qos.stats, retain=False)
             self._last_stats = message  # Home Assistant's birth message gets the latest figures again
             self._outbox.put(message)
+            self._unencodable_reported = self._unencodable
         except (ValueError, TypeError) as exc:
             self._count_error("stats", exc)
+
+    def _with_own_health(self, loop: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The loop's figures, ``degraded`` with the reason when messages were dropped as unencodable
+        since the last report: the loop cannot know, and "ok" while nothing goes out would be a lie."""
+        dropped = self._unencodable - self._unencodable_reported
+        if not dropped:
+            return loop
+        raw = loop.get("reasons")
+        why = (
+            f"MQTT: {dropped} message(s) dropped since the last report: they could not be encoded ({self._last_error})"
+        )
+        reasons = [*(raw if isinstance(raw, (list, tuple)) else []), why]
+        state = "failed" if loop.get("state") == "failed" else "degraded"
+        return {**loop, "state": state, "reasons": reasons}
 
     def close(self) -> None:
         """Publish ``offline``, send what is queued for up to ``flush_timeout_s``, disconnect."""
@@ -243,6 +260,7 @@ class MqttPublisher:
 
     def _count_error(self, what: str, exc: Exception) -> None:
         self._unencodable += 1
+        self._last_error = f"{what}: {' '.join(str(exc).split())[:200]}"
         now = self._clock()
         if now - self._error_logged_at >= ERROR_LOG_S:
             self._error_logged_at = now

@@ -172,6 +172,28 @@ def test_a_frame_that_cannot_be_encoded_is_counted_not_raised(make_publisher, su
     assert subscriber.wait_topic(T.faces).json()["frame"] == 2
 
 
+def test_messages_dropped_as_unencodable_make_the_next_stats_degraded_with_the_reason(
+    make_publisher, subscriber: Subscriber
+) -> None:
+    # #22: a face with NaN scores was dropped by the encoder on every frame while the stats said ok,
+    # so Home Assistant's Problem stayed off with nothing published. The loop said ok; the publisher
+    # knows better and says so, once per report in which something was dropped.
+    p = make_publisher(rate={"stats_interval_s": 0.1})
+    broken = FaceResult(1, (0, 0, 10, 10), "happy", math.nan, {"happy": math.nan})
+    p.handle_frame(FrameResult(1, time.time(), 64, 48, (broken,)))
+    p.handle_stats({"state": "ok", "reasons": []})
+    stats = subscriber.wait_topic(T.stats).json()
+    validate("stats", stats)
+    assert stats["state"] == "degraded"
+    (reason,) = stats["reasons"]
+    assert reason.startswith("MQTT: 1 message(s) dropped since the last report: they could not be encoded (frame 1: ")
+    assert "not JSON compliant" in reason
+    time.sleep(0.15)
+    p.handle_stats({"state": "ok", "reasons": []})  # nothing dropped since: ok again
+    wait_until(lambda: len(subscriber.on(T.stats)) == 2, what="the second report")
+    assert subscriber.on(T.stats)[1].json()["state"] == "ok"
+
+
 def test_home_assistant_gets_discovery_again_when_it_announces_itself(make_publisher, subscriber: Subscriber) -> None:
     p = make_publisher()
     feed(p, [frame(1, face(1, "neutral"))])
