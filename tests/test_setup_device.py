@@ -36,6 +36,14 @@ def test_a_jetson_venv_sees_the_system_packages_and_pycuda_needs_jetpacks_nvcc(t
     assert (tmp_path / "venv" / "constraints.txt").read_text().strip() == "numpy<2"
 
 
+@pytest.mark.skipif(Path("/proc/device-tree/model").exists(), reason="this machine has a device tree")
+def test_a_pi_chosen_by_hand_without_a_device_tree_says_unknown_model_and_nothing_else(tmp_path: Path) -> None:
+    # PLATFORM=pi where the model file is missing (a container, make arm64-check's emulated root).
+    done = run(tmp_path, PLATFORM="pi", PY=str(tmp_path / "no-python"))
+    assert "platform: Raspberry Pi (unknown)" in done.stdout
+    assert done.stderr.strip() == f"setup-device: error: {tmp_path}/no-python not found: install Python 3.10 or newer"
+
+
 def test_an_unknown_platform_is_refused(tmp_path: Path) -> None:
     done = run(tmp_path, PLATFORM="windows")
     assert done.returncode == 1 and "PLATFORM=windows: use jetson, pi or linux" in done.stderr

@@ -37,7 +37,8 @@ detect_platform() {
 PLATFORM="${PLATFORM:-$(detect_platform)}"
 case "$PLATFORM" in
 jetson) say "platform: Jetson ($(head -n 1 /etc/nv_tegra_release 2>/dev/null | cut -c1-60 || echo 'L4T release unknown'))" ;;
-pi) say "platform: Raspberry Pi ($(tr -d '\0' </proc/device-tree/model 2>/dev/null || echo unknown))" ;;
+# (2>/dev/null before the <: a failing input redirection is reported before any later one applies)
+pi) say "platform: Raspberry Pi ($(tr -d '\0' 2>/dev/null </proc/device-tree/model || echo unknown))" ;;
 linux) say "platform: Linux ($(uname -m))" ;;
 *) die "PLATFORM=$PLATFORM: use jetson, pi or linux" ;;
 esac
