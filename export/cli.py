@@ -88,9 +88,10 @@ def add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     engine.add_argument("--out", type=Path, help="default: MODEL.<precision>.engine beside the model")
     engine.set_defaults(func=cmd_engine)
 
-    from export.release import add_release
+    from export.release import add_figures, add_release
 
     add_release(esub)
+    add_figures(esub)
 
 
 def cmd_onnx(args: argparse.Namespace) -> int:

@@ -134,6 +134,15 @@ def release(
     return met, record
 
 
+def record_figures(model: Path, report: Any) -> None:
+    """Add a report's headline figures to a model's metadata, keeping what it already records."""
+    from edge.model_meta import read_onnx_metadata, write_onnx_metadata
+
+    info = read_onnx_metadata(str(model))
+    info.metrics = {**info.metrics, **headline_metrics(report)}
+    write_onnx_metadata(str(model), info)
+
+
 def default_workdir(checkpoint: Path) -> Path:
     return checkpoint.parent / "release"
 
@@ -169,6 +178,32 @@ def add_release(esub: Any) -> None:
         help=f"when the rule is met, copy both files to {Path(paths.MODEL).parent}/ (the default model)",
     )
     p.set_defaults(func=cmd_release)
+
+
+def add_figures(esub: Any) -> None:
+    from edge.flags import DATA_DEFAULT, DATA_HELP, VOTES_HELP, WILD_HELP
+
+    p = esub.add_parser(
+        "figures",
+        help="score an exported model on PrivateTest and the real photos and record the figures in its metadata "
+        "(what `emotion-edge models` lists); for models released before the figures were recorded",
+    )
+    p.add_argument("model", type=Path, help="an exported .onnx model")
+    p.add_argument("--data", default=paths.DEV_DATA, help=f"{DATA_HELP} ({DATA_DEFAULT})")
+    p.add_argument("--votes", default=paths.DEV_VOTES, help=f"{VOTES_HELP} (default {paths.DEV_VOTES})")
+    p.add_argument("--wild", type=Path, default=Path(paths.DEV_WILD), help=f"{WILD_HELP} (default {paths.DEV_WILD})")
+    p.add_argument("--yunet", type=Path, default=Path(paths.DEV_YUNET), help="YuNet model for --wild")
+    p.set_defaults(func=cmd_figures)
+
+
+def cmd_figures(args: Any) -> int:
+    from train.honest_eval import honest_figures
+
+    report = honest_figures(args.model, args.data, args.votes, "test", args.wild, args.yunet)
+    print(report.format())
+    record_figures(args.model, report)
+    print(f"recorded in {args.model}'s metadata")
+    return 0
 
 
 def cmd_release(args: Any) -> int:

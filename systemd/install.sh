@@ -158,7 +158,7 @@ fi
 
 # --- models, docs --------------------------------------------------------------------------------
 install -d -m 0755 "$PREFIX/models" "$PREFIX/docs"
-for f in emotion-edge-fp32.onnx emotion-edge-int8.onnx; do
+for f in emotion-edge-fp32.onnx emotion-edge-int8.onnx emotion-edge-fer2013-fp32.onnx emotion-edge-fer2013-int8.onnx; do # model.name picks one
     if [ -f "$MODELS_DIR/$f" ]; then install -m 0644 "$MODELS_DIR/$f" "$PREFIX/models/$f"; fi
 done
 yunet="$PREFIX/models/face_detection_yunet.onnx"

@@ -113,13 +113,19 @@ class Calibration:
 
 
 def raw_probabilities(model: Path, images: npt.NDArray[np.uint8]) -> tuple[list[str], npt.NDArray[np.float64]]:
-    """The model's uncalibrated probabilities: a temperature already in its metadata is undone
-    (p_raw is proportional to p^T), so fitting again starts from the network's own output."""
+    """The network's own probabilities, before any temperature its metadata already carries, so
+    fitting again starts from the same output."""
     from edge.classify import OnnxRuntimeClassifier
 
     classifier = OnnxRuntimeClassifier(model, providers=["CPUExecutionProvider"])
-    probs = np.concatenate([classifier.predict(images[i : i + 512]) for i in range(0, len(images), 512)])
-    return list(classifier.info.classes), apply_temperature(probs, 1.0 / classifier.info.temperature).astype(np.float64)
+    info = classifier.info
+    out = []
+    for i in range(0, len(images), 512):
+        (probs,) = classifier.session.run(
+            [info.output_name], {info.input_name: info.preprocessing.apply(images[i : i + 512])}
+        )
+        out.append(np.asarray(probs, dtype=np.float64))
+    return list(info.classes), np.concatenate(out)
 
 
 def calibrate(model: Path, data: str, votes: str) -> Calibration:

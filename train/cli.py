@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge import paths
 from edge.errors import UserError
@@ -107,6 +107,18 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "interval, per-class recall for each)",
     )
     p.add_argument("--figures-json", type=Path, help="with --votes: also write the honest figures as JSON")
+    p.add_argument(
+        "--rule",
+        action="store_true",
+        help="with --votes, --wild and --split test: also check the release rule of issue #21 (models/README.md)",
+    )
+    p.add_argument("--int8", type=Path, help="with --rule: the INT8 twin, scored and held to FP32's figures")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="the previous release (an .onnx, or its figures as written by evaluate --figures-json) that the "
+        "new one must beat (with --rule)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -134,6 +146,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print()
         if args.figures_json:
             honest.save(args.figures_json)
+        if args.rule:
+            print_rule(args, honest, policy)
     if args.wild and not args.votes:
         evaluate_wild_policies(args)
     report = evaluate_model(args.model, args.data, args.split, skip_bad=args.skip_bad)
@@ -145,6 +159,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         plot_confusion(report, args.confusion_png)
     return 0
+
+
+def print_rule(args: argparse.Namespace, honest: Any, policy: Any) -> None:
+    """Every figure of the release rule for ``args.model``, its INT8 twin and the previous release."""
+    from train import release_rule
+    from train.honest_eval import HonestReport, honest_figures
+
+    if args.wild is None or args.split != "test":
+        raise ValueError("--rule needs --wild and --split test: the rule is about the photos and PrivateTest")
+
+    def scored(model: Path | None) -> Any:
+        if model is None:
+            return None
+        if model.suffix == ".json":
+            return HonestReport.load(model)
+        report = honest_figures(model, args.data, args.votes, args.split, args.wild, args.yunet, policy=policy)
+        print(report.format(), flush=True)
+        return report
+
+    int8, baseline = scored(args.int8), scored(args.baseline)
+    size = size_of(args.model)
+    checks = release_rule.release_checks(honest, int8, baseline, size.get("params"), size.get("macs"))
+    print()
+    print(release_rule.format_checks(str(args.model), checks))
+
+
+def size_of(model: Path) -> dict[str, int]:
+    """Parameters and multiply-accumulates per face, from the ONNX metadata or the checkpoint."""
+    if model.suffix == ".onnx":
+        from edge.model_meta import read_onnx_metadata
+
+        extra = read_onnx_metadata(str(model)).extra
+    else:
+        from train import checkpoint
+
+        extra = checkpoint.load(model).state
+    return {k: extra[k] for k in ("params", "macs") if isinstance(extra.get(k), int)}
 
 
 def evaluate_wild_policies(args: argparse.Namespace) -> None:

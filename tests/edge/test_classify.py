@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edge.classify import ClassifierError, OnnxRuntimeClassifier, load_classifier
+from edge.contract import apply_temperature
 from edge.model_meta import ModelMetadataError
 from edge.tensorrt.support import tensorrt_unavailable_reason
 from tests.edge.forged_model import forge, tiny_graph
@@ -91,7 +92,8 @@ def test_a_model_calibrated_at_temperature_two_publishes_the_softened_scores(
     tmp_path: Path, shipped_model: Path, real_face_crops: np.ndarray
 ) -> None:
     calibrated = forge(shipped_model, tmp_path / "t2.onnx", lambda m: m["output"].update(temperature=2.0))
-    raw = OnnxRuntimeClassifier(shipped_model).predict(real_face_crops)
+    uncalibrated = forge(shipped_model, tmp_path / "t1.onnx", lambda m: m["output"].pop("temperature", None))
+    raw = OnnxRuntimeClassifier(uncalibrated).predict(real_face_crops)
     classifier = OnnxRuntimeClassifier(calibrated)
     assert classifier.info.temperature == 2.0
     scores = classifier.predict(real_face_crops)
@@ -108,10 +110,24 @@ def test_a_model_calibrated_at_temperature_two_publishes_the_softened_scores(
 def test_a_model_without_a_temperature_scores_exactly_as_before(
     tmp_path: Path, shipped_model: Path, real_face_crops: np.ndarray
 ) -> None:
-    classifier = OnnxRuntimeClassifier(shipped_model)
+    uncalibrated = forge(shipped_model, tmp_path / "t1.onnx", lambda m: m["output"].pop("temperature", None))
+    classifier = OnnxRuntimeClassifier(uncalibrated)
+    assert classifier.info.temperature == 1.0
     x = classifier.info.preprocessing.apply(real_face_crops)
     (direct,) = classifier.session.run([classifier.info.output_name], {classifier.info.input_name: x})
     assert np.array_equal(classifier.predict(real_face_crops), direct)
+
+
+@pytest.mark.shared
+def test_the_shipped_model_publishes_its_graphs_scores_at_its_fitted_temperature(
+    shipped_model: Path, real_face_crops: np.ndarray
+) -> None:
+    classifier = OnnxRuntimeClassifier(shipped_model)
+    t = classifier.info.temperature
+    assert t != 1.0, "the default model is calibrated (export release fits its temperature)"
+    x = classifier.info.preprocessing.apply(real_face_crops)
+    (direct,) = classifier.session.run([classifier.info.output_name], {classifier.info.input_name: x})
+    assert np.allclose(classifier.predict(real_face_crops), apply_temperature(direct, t), atol=1e-6)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), 0.0, -1.0, "2"])
