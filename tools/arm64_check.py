@@ -74,6 +74,9 @@ CHROOT_ENV = {
     "DEBIAN_FRONTEND": "noninteractive",
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PIP_DEFAULT_TIMEOUT": "120",
+    # pip's bytecode compilation (--compile, its default) is most of an emulated install's CPU (sympy,
+    # scipy: thousands of files) and says nothing about arm64: modules compile on first import instead.
+    "PIP_COMPILE": "0",
 }
 
 
