@@ -19,6 +19,12 @@ Keys (all values are strings; JSON where noted). ``emotion_edge.`` prefixes ever
                         ``softmax(log(p) / temperature)``, see ``edge.contract.apply_temperature``)
 - ``metrics``           JSON: the figures the model was released with
 - ``extra``             JSON: anything else (parent model, calibration facts, training run)
+
+Checked at load (``from_props``, then ``check_graph`` against the graph itself), so that a careless
+or hostile file stops the start with one line naming the key: every number finite and in range;
+2 to 64 class names, unique, printable, at most 40 characters, without ``/``, ``#``, ``+`` or the
+word ``none``; name and version printable and bounded; the input ``[-1, 1, size, size]`` float32
+gray; the output kind ``probabilities``, one score per class, finite probabilities on a test batch.
 """
 
 from __future__ import annotations
