@@ -6,7 +6,7 @@ DATA ?= ../shared/datasets/fer2013.tar.gz
 RUN ?= release
 MODEL ?= models/emotion-edge-fp32.onnx
 
-.PHONY: install test lint format typecheck train train-ferplus release-ferplus evaluate export int8 engine bench bench-web bench-model gpu-check clean
+.PHONY: install test lint format typecheck train train-ferplus release-ferplus evaluate export int8 engine bench bench-web bench-compare bench-model gpu-check clean
 
 # On a Jetson or a Raspberry Pi the venv sees the system's packages: JetPack's TensorRT and its
 # OpenCV with GStreamer, apt's picamera2 (`make setup-device` does the rest: pycuda, numpy<2).
@@ -141,6 +141,12 @@ bench-web:
 	mkdir -p runs
 	$(BIN)/emotion-edge bench --faces 1 --frames 600 --web --web-viewers 0 --json runs/bench-web-0.json
 	$(BIN)/emotion-edge bench --faces 1 --frames 600 --web --web-viewers 1 --json runs/bench-web-1.json
+
+# What the cadence saves (every frame vs auto: motion gate, detection interval, per-face rate), FP32 and INT8.
+bench-compare:
+	mkdir -p runs
+	$(BIN)/emotion-edge bench --compare --frames 300 --model models/emotion-edge-fp32.onnx --json runs/bench-compare-fp32.json
+	$(BIN)/emotion-edge bench --compare --frames 300 --model models/emotion-edge-int8.onnx --json runs/bench-compare-int8.json
 
 bench-model:
 	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx --batch 1 8 --runs 1000

@@ -192,15 +192,19 @@ class FrameLoop:
             if self.frame_sinks and not drawing:
                 self._offer(frame.image, result, annotated=False)
             t3 = time.perf_counter()
-            timings = {
-                "capture_wait": (t1 - wait_started) * 1e3,
-                "detect": times.detect,
-                "align": times.align,
-                "infer": times.infer,
-                "track": times.track,
-                "publish": (t3 - t2) * 1e3,
-                "end_to_end": (t3 - frame.captured_at) * 1e3,
-            }
+            cadence = self.pipeline.cadence
+            timings = {"capture_wait": (t1 - wait_started) * 1e3}
+            if cadence.gate is not None:
+                timings["motion"] = times.motion
+            # A stage's figures are of the frames it ran on (the cadence skips the detector and the
+            # classifier on most frames; their zeros would hide what a run costs).
+            if times.detected:
+                timings["detect"] = times.detect
+            if times.classified or (times.detected and cadence.every_frame):
+                timings["align"], timings["infer"] = times.align, times.infer
+            timings["track"] = times.track
+            timings["publish"] = (t3 - t2) * 1e3
+            timings["end_to_end"] = (t3 - frame.captured_at) * 1e3
             if drawing:
                 annotated = draw(frame.image, result, self.stats.fps())
                 if self.recorder is not None:
@@ -213,7 +217,7 @@ class FrameLoop:
                 timings["draw"] = (time.perf_counter() - t3) * 1e3
             processed += 1
             self._processed = processed
-            self.stats.record(timings, len(faces))
+            self.stats.record(timings, len(faces), times.detected, times.gated, times.classified)
             if self.heartbeat is not None:
                 self.heartbeat.frame(self.stats.fps(), len(faces), processed)
             if processed == warmup:

@@ -1,24 +1,36 @@
-"""One frame's work: detect, align, classify (one batch), track, smooth; with per-stage times."""
+"""One frame's work: motion gate, detect, align, classify (one batch), track, smooth; with per-stage times.
+
+Paying only for what changed (``Cadence``): the detector runs every ``detector.interval`` frames (or
+at ``detector.fps``), and not at all while the motion gate sees nothing move and no face is tracked;
+between detections the tracker carries each face's box. Each face is classified at most
+``model.max_hz`` times a second, all due faces in one batch; a new face is classified on the frame
+it is found and a face whose box moved or grew a lot at once; between classifications the smoother
+is fed the face's last probabilities, so its average moves at the same pace per frame as before
+(DeepStream's detector ``interval`` and ``secondary-reinfer-interval``, Frigate's motion gate).
+With ``interval = 1`` and ``max_hz = 0`` every frame pays for everything, as before.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from edge import paths
 from edge.align import crop_faces
 from edge.classify import Classifier, EngineOptions, load_classifier
-from edge.config import DeviceConfig
+from edge.config import AUTO_CLASSIFY_HZ, AUTO_DETECT_HZ, DeviceConfig
 from edge.contract import CropPolicy
-from edge.detect import Detector, Frame, create_detector
+from edge.detect import Detector, Face, Frame, create_detector
+from edge.motion import MotionGate, face_signature, look_change, small_grey
 from edge.results import FaceResult
-from edge.smoothing import EmotionSmoother
-from edge.tracking import IouTracker
+from edge.smoothing import EmotionSmoother, Probs
+from edge.tracking import IouTracker, carried, iou
 
 if TYPE_CHECKING:
     from edge.tensorrt.engine_manager import BuildWatch
@@ -47,12 +59,73 @@ class FrameError(RuntimeError):
 
 @dataclass
 class StageTimes:
-    """Milliseconds spent in each stage of one frame."""
+    """Milliseconds spent in each stage of one frame, and what ran: the detector or not (and if
+    not, whether the motion gate kept it from running), and how many faces were classified."""
 
     detect: float = 0.0
     align: float = 0.0
     infer: float = 0.0
     track: float = 0.0
+    motion: float = 0.0
+    detected: bool = True
+    gated: bool = False
+    classified: int = 0
+
+
+# A face whose box overlaps the box it was last classified in by less than this moved or grew a lot
+# (a turn, a step closer, another person in its place): it is classified again at once.
+RECLASSIFY_IOU = 0.7
+# A face whose look (its box in the gate's small grey copy) changed by more than this many grey
+# levels on average since it was last classified is looked for and classified again at once: a
+# drifting face changes by under 12, another face in its place by over 24 (the bench clips).
+RECLASSIFY_LOOK = 18.0
+# A face whose smoothed emotion leads the runner-up by less than this is near a change of label
+# (the smoother's hysteresis is 0.1 by default): it is classified on every frame until it is clear,
+# since a sampled average would tip over on other frames than the every-frame one.
+UNSURE_MARGIN = 0.1
+# A period is due a little early, so camera jitter does not push every other one a frame late.
+EARLY = 0.9
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often each stage runs. ``detect_every`` frames, or (when 0) every ``detect_period_s``
+    seconds; ``classify_period_s`` per face (0: every frame); ``gate`` None: no motion gate;
+    ``recheck_s``: with the gate, the detector still runs this often (0: never) so a still face
+    present at start or missed once is found."""
+
+    detect_every: int = 1
+    detect_period_s: float = 0.0
+    classify_period_s: float = 0.0
+    gate: MotionGate | None = None
+    recheck_s: float = 0.0
+
+    @property
+    def every_frame(self) -> bool:
+        return self.detect_every == 1 and self.classify_period_s == 0 and self.gate is None
+
+    def describe(self) -> str:
+        detect = f"every {self.detect_every} frame(s)" if self.detect_every else f"at {1 / self.detect_period_s:g}/s"
+        classify = f"at most {1 / self.classify_period_s:g}/s per face" if self.classify_period_s else "every frame"
+        gate = "motion gate on" if self.gate is not None else "no motion gate"
+        return f"detection {detect}, classification {classify}, {gate}"
+
+
+@dataclass
+class _Classified:
+    probs: Probs
+    box: tuple[float, float, float, float]
+    at: float
+    look: npt.NDArray[np.float32] | None = None
+
+
+@dataclass
+class _State:
+    frames_since_detect: int = 0
+    last_detect_at: float | None = None
+    faces: dict[int, Face] = field(default_factory=dict)  # each tracked face as last detected
+    classified: dict[int, _Classified] = field(default_factory=dict)
+    margins: dict[int, float] = field(default_factory=dict)  # each face's smoothed label's lead
 
 
 class FacePipeline:
@@ -63,12 +136,16 @@ class FacePipeline:
         policy: CropPolicy,
         tracker: IouTracker,
         smoother: EmotionSmoother,
+        cadence: Cadence | None = None,
     ) -> None:
+        """``cadence`` None: every frame pays for everything (detection, every face classified)."""
         self.detector = detector
         self.classifier = classifier
         self.policy = policy
         self.tracker = tracker
         self.smoother = smoother
+        self.cadence = cadence or Cadence()
+        self._state = _State()
         self.classes = list(classifier.info.classes)
         path = getattr(detector, "path", None)
         self.detector_what = f"the face detector ({detector.name}{f', {path}' if path else ''})"
@@ -76,26 +153,66 @@ class FacePipeline:
         self.classifier_what = f"the classifier ({classifier.backend}{f', {model}' if model else ''})"
 
     def process(self, image: Frame, now: float) -> tuple[list[FaceResult], StageTimes]:
-        """The tracked, smoothed faces of one frame; ``now`` (seconds) drives the tracker's grace period."""
+        """The tracked, smoothed faces of one frame; ``now`` (seconds) drives the tracker's grace
+        period and the cadence."""
+        cadence, state = self.cadence, self._state
+        times = StageTimes()
         t0 = time.perf_counter()
-        try:
-            faces = self.detector.detect(image)
-        except Exception as exc:
-            raise FrameError("detector", self.detector_what, DETECTOR_FIX, exc) from exc
+        moved = cadence.gate.update(image) if cadence.gate is not None else True
+        grey = None
+        if cadence.classify_period_s:
+            grey = cadence.gate.grey if cadence.gate is not None else small_grey(image)
         t1 = time.perf_counter()
-        crops = crop_faces(image, faces, self.policy)
+        state.frames_since_detect += 1
+        times.detected, times.gated = self._detect_due(now, moved)
+        if not times.detected and grey is not None and self._looks_changed(grey, image.shape[1], now):
+            times.detected = True  # a tracked face changed: find it again before classifying it
+        if times.detected:
+            try:
+                found = self.detector.detect(image)
+            except Exception as exc:
+                raise FrameError("detector", self.detector_what, DETECTOR_FIX, exc) from exc
+            state.frames_since_detect, state.last_detect_at = 0, now
         t2 = time.perf_counter()
-        try:
-            probs = self.classifier.predict(crops)
-        except Exception as exc:
-            raise FrameError("classifier", self.classifier_what, CLASSIFIER_FIX, exc) from exc
+        if times.detected:
+            ids = self.tracker.update([f.box for f in found], now)
+            active = self.tracker.active_ids
+            self.smoother.retain(active)
+            # A face missed at this detection but still within its grace period keeps its last sighting.
+            state.faces = {**{i: f for i, f in state.faces.items() if i in active}, **dict(zip(ids, found))}
+            state.classified = {i: c for i, c in state.classified.items() if i in active}
+            state.margins = {i: m for i, m in state.margins.items() if i in active}
+            faces = found
+        else:
+            visible = self.tracker.visible(now)
+            ids = [i for i, _ in visible]
+            faces = [carried(state.faces[i], box) for i, box in visible]
         t3 = time.perf_counter()
-        ids = self.tracker.update([f.box for f in faces], now)
-        self.smoother.retain(self.tracker.active_ids)
+        looks = [face_signature(grey, f.box, image.shape[1]) if grey is not None else None for f in faces]
+        due = [
+            k for k, (i, f) in enumerate(zip(ids, faces)) if self._classify_due(i, f.box, now, looks[k], times.detected)
+        ]
+        run = bool(due) or cadence.every_frame
+        crops = crop_faces(image, [faces[k] for k in due], self.policy) if run else None
+        t4 = time.perf_counter()
+        if crops is not None:
+            try:
+                probs = self.classifier.predict(crops)
+            except Exception as exc:
+                raise FrameError("classifier", self.classifier_what, CLASSIFIER_FIX, exc) from exc
+            for k, p in zip(due, probs):
+                state.classified[ids[k]] = _Classified(p, faces[k].box, now, looks[k])
+        t5 = time.perf_counter()
         height, width = image.shape[:2]
         results = []
-        for face, face_id, p in zip(faces, ids, probs):
+        for face, face_id in zip(faces, ids):
+            p = state.classified[face_id].probs
             smoothed = self.smoother.update(face_id, p)
+            if cadence.classify_period_s:
+                ranked = np.sort(smoothed.probs)
+                top = float(smoothed.probs[self.classes.index(smoothed.label)])
+                runner_up = float(ranked[-2]) if top >= float(ranked[-1]) else float(ranked[-1])
+                state.margins[face_id] = top - runner_up
             results.append(
                 FaceResult(
                     face_id=face_id,
@@ -106,10 +223,62 @@ class FacePipeline:
                     raw_scores={c: round(float(v), 4) for c, v in zip(self.classes, p)},
                 )
             )
-        t4 = time.perf_counter()
-        return results, StageTimes(
-            detect=(t1 - t0) * 1e3, align=(t2 - t1) * 1e3, infer=(t3 - t2) * 1e3, track=(t4 - t3) * 1e3
-        )
+        t6 = time.perf_counter()
+        times.motion = (t1 - t0) * 1e3
+        times.detect = (t2 - t1) * 1e3
+        times.align = (t4 - t3) * 1e3
+        times.infer = (t5 - t4) * 1e3
+        times.track = ((t3 - t2) + (t6 - t5)) * 1e3
+        times.classified = len(due)
+        return results, times
+
+    def _detect_due(self, now: float, moved: bool) -> tuple[bool, bool]:
+        """(run the detector, the motion gate kept it from running) for this frame."""
+        cadence, state = self.cadence, self._state
+        last = state.last_detect_at
+        if last is None:
+            return True, False
+        if cadence.detect_every:
+            due = state.frames_since_detect >= cadence.detect_every
+        else:
+            due = now - last >= cadence.detect_period_s * EARLY
+        if not due or moved or self.tracker.tracks:
+            return due, False
+        # Nothing moved and no face is tracked: skip, but look now and then for a face that sat still.
+        if cadence.recheck_s and now - last >= cadence.recheck_s:
+            return True, False
+        return False, True
+
+    def _classify_due(
+        self,
+        face_id: int,
+        box: tuple[float, float, float, float],
+        now: float,
+        look: npt.NDArray[np.float32] | None,
+        detected: bool,
+    ) -> bool:
+        last = self._state.classified.get(face_id)
+        period = self.cadence.classify_period_s
+        if last is None or period == 0:
+            return True
+        if iou(last.box, box) < RECLASSIFY_IOU:
+            return True
+        # Due faces wait for the next detection (up to one more period): a crop from the detector's
+        # own box and landmarks is the one the every-frame pipeline would classify.
+        if now - last.at >= period * (EARLY if detected else 2):
+            return True
+        if detected and self._state.margins.get(face_id, 1.0) < UNSURE_MARGIN:
+            return True
+        return look is not None and last.look is not None and look_change(look, last.look) > RECLASSIFY_LOOK
+
+    def _looks_changed(self, grey: npt.NDArray[np.float32], width: int, now: float) -> bool:
+        """Whether a face carried to this frame looks changed since it was classified."""
+        for face_id, box in self.tracker.visible(now):
+            last = self._state.classified.get(face_id)
+            look = None if last is None else last.look
+            if look is not None and look_change(face_signature(grey, box, width), look) > RECLASSIFY_LOOK:
+                return True
+        return False
 
 
 def _frame_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
@@ -174,10 +343,29 @@ def build_pipeline(config: DeviceConfig, while_building: BuildWatch | None = Non
         "model %s %s (%d classes) on %s; detector %s at %d px", info.name, info.version, len(info.classes),
         classifier.backend, detector.name, d.max_side,
     )  # fmt: skip
+    cadence = make_cadence(config)
+    log.info("cadence: %s", cadence.describe())
     return FacePipeline(
         detector,
         classifier,
         policy,
         IouTracker(config.tracker.iou_threshold, config.tracker.grace_s),
         EmotionSmoother(info.classes, config.smoother.alpha, config.smoother.hysteresis),
+        cadence,
     )
+
+
+def make_cadence(config: DeviceConfig) -> Cadence:
+    """The configuration's ``auto`` made concrete: detection and classification ten times a second
+    and the motion gate on; ``detector.interval = 1`` with ``model.max_hz = 0`` is every frame."""
+    d, m, g = config.detector, config.model, config.motion
+    if d.fps is not None:
+        every, period = 0, 1 / d.fps
+    elif d.interval == "auto":
+        every, period = 0, 1 / AUTO_DETECT_HZ
+    else:
+        every, period = d.interval, 0.0
+    hz = AUTO_CLASSIFY_HZ if m.max_hz == "auto" else m.max_hz
+    gated = g.enabled if g.enabled != "auto" else every != 1
+    gate = MotionGate(g.threshold, g.min_area, g.alpha) if gated else None
+    return Cadence(every, period, 1 / hz if hz else 0.0, gate, g.recheck_s if gated else 0.0)

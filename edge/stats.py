@@ -1,9 +1,15 @@
 """Rolling figures of the frame loop: per-stage latency percentiles, fps, and counters.
 
-Stages, in milliseconds per frame: ``capture_wait`` (the loop waiting for a frame), ``detect``,
-``align``, ``infer`` (one batch for all faces), ``track`` (tracking, smoothing, building the
-result), ``publish`` (handing the result to every sink), ``draw`` (only with --show/--record), and
-``end_to_end``: from the moment the frame was captured to the result being handed over.
+Stages, in milliseconds per frame: ``capture_wait`` (the loop waiting for a frame), ``motion``
+(the motion gate), ``detect`` (frames the detector ran on), ``align`` and ``infer`` (frames with
+faces classified, one batch for all of them), ``track`` (tracking, carrying boxes, smoothing,
+building the result), ``publish`` (handing the result to every sink), ``draw`` (only with
+--show/--record), and ``end_to_end``: from the moment the frame was captured to the result being
+handed over.
+
+What ran: ``detections`` (frames the detector ran on), ``frames_gated`` (frames whose detection the
+motion gate skipped: nothing moved, no face tracked), ``classifications`` (faces classified), and
+``detections_per_s`` and ``classifications_per_s`` over the rolling window.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("capture_wait", "detect", "align", "infer", "track", "publish", "draw", "end_to_end")
+STAGES = ("capture_wait", "motion", "detect", "align", "infer", "track", "publish", "draw", "end_to_end")
 PERCENTILES = (50, 95, 99)
 STALE_S = 1.0  # no frame for longer than this (and three frame periods): fps is 0
 
@@ -65,17 +71,29 @@ class LoopStats:
         """Start over (after a warm-up, say); counters from the grabber are not ours to reset."""
         self.stages = {name: RollingWindow(self.window) for name in STAGES}
         self._done_at: deque[float] = deque(maxlen=self.window)
+        self._detected: deque[int] = deque(maxlen=self.window)
+        self._classified: deque[int] = deque(maxlen=self.window)
         self.frames = 0
+        self.detections = 0
+        self.frames_gated = 0
+        self.classifications = 0
         self.faces = 0
         self.frames_with_faces = 0
         self.sink_errors = 0
         self.frame_errors = 0  # frames the pipeline raised on, skipped
         self.started = time.perf_counter()
 
-    def record(self, timings_ms: dict[str, float], faces: int) -> None:
+    def record(
+        self, timings_ms: dict[str, float], faces: int, detected: bool = True, gated: bool = False, classified: int = 0
+    ) -> None:
         for name, value in timings_ms.items():
             self.stages[name].add(value)
         self._done_at.append(time.perf_counter())
+        self._detected.append(int(detected))
+        self._classified.append(classified)
+        self.detections += detected
+        self.frames_gated += gated
+        self.classifications += classified
         self.frames += 1
         self.faces += faces
         self.frames_with_faces += faces > 0
@@ -93,6 +111,13 @@ class LoopStats:
             return 0.0
         return rate
 
+    def per_second(self) -> tuple[float, float]:
+        """Detections and classifications per second over the rolling window (0 once fps is)."""
+        fps, n = self.fps(), len(self._detected)
+        if not n or not fps:
+            return 0.0, 0.0
+        return fps * sum(self._detected) / n, fps * sum(self._classified) / n
+
     def last_frame_age(self) -> float | None:
         """Seconds since the last processed frame; None before the first."""
         return time.perf_counter() - self._done_at[-1] if self._done_at else None
@@ -100,9 +125,15 @@ class LoopStats:
     def snapshot(self, counters: dict[str, int] | None = None, **extra: Any) -> dict[str, Any]:
         """Everything as one JSON-ready dict: what sinks receive and what the log shows."""
         elapsed = time.perf_counter() - self.started
+        detections_per_s, classifications_per_s = self.per_second()
         return {
             "fps": round(self.fps(), 2),
             "frames": self.frames,
+            "detections": self.detections,
+            "frames_gated": self.frames_gated,
+            "classifications": self.classifications,
+            "detections_per_s": round(detections_per_s, 2),
+            "classifications_per_s": round(classifications_per_s, 2),
             "faces": self.faces,
             "faces_per_frame": round(self.faces / self.frames, 3) if self.frames else 0.0,
             "uptime_s": round(elapsed, 1),
@@ -125,6 +156,8 @@ def format_line(snapshot: dict[str, Any]) -> str:
 
     return (
         f"fps {snapshot['fps']:.1f} | frames {snapshot['frames']} | faces/frame {snapshot['faces_per_frame']:.2f} | "
+        f"detections/s {snapshot.get('detections_per_s', 0):.1f} classifications/s "
+        f"{snapshot.get('classifications_per_s', 0):.1f} gated {snapshot.get('frames_gated', 0)} | "
         f"ms p50/p99 detect {p('detect')} infer {p('infer')} end-to-end {p('end_to_end')} | "
         f"dropped {snapshot.get('dropped_frames', 0)} bad {snapshot.get('bad_frames', 0)} "
         f"reconnects {snapshot.get('reconnects', 0)} | rss {snapshot['peak_rss_mb']:.0f} MB"

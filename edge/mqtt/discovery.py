@@ -34,6 +34,18 @@ _EMOTION_ATTRIBUTES = (
     "{{ {'score': value_json.score, 'face_id': value_json.face_id, 'faces': value_json.faces, "
     "'time': value_json.time} | tojson }}"
 )
+# What the frame rate is made of (the cadence: detector and classifier runs per second, frames the
+# motion gate spared), and what the latency is made of (the detector's and the classifier's p50 on
+# the frames they ran on); figures an older device does not send are null.
+_FPS_ATTRIBUTES = (
+    "{{ {'detections_per_s': value_json.detections_per_s | default(none), "
+    "'classifications_per_s': value_json.classifications_per_s | default(none), "
+    "'frames_gated': value_json.frames_gated | default(none)} | tojson }}"
+)
+_LATENCY_ATTRIBUTES = (
+    "{{ {'detect_ms': value_json.latency_ms.detect.p50 if value_json.latency_ms.detect is defined else None, "
+    "'infer_ms': value_json.latency_ms.infer.p50 if value_json.latency_ms.infer is defined else None} | tojson }}"
+)
 # A stats message without a health state (an older device) counts as healthy.
 _PROBLEM = "{{ 'OFF' if (value_json.state | default('ok')) == 'ok' else 'ON' }}"
 # ("state" is a name Home Assistant keeps for itself and drops from attributes.)
@@ -142,6 +154,8 @@ def entity_configs(
             "unique_id": f"{uid}_fps",
             "state_topic": topics.stats,
             "value_template": "{{ value_json.fps }}",
+            "json_attributes_topic": topics.stats,
+            "json_attributes_template": _FPS_ATTRIBUTES,
             "unit_of_measurement": "fps",
             "state_class": "measurement",
             "suggested_display_precision": 1,
@@ -154,6 +168,8 @@ def entity_configs(
             "unique_id": f"{uid}_latency",
             "state_topic": topics.stats,
             "value_template": _LATENCY,
+            "json_attributes_topic": topics.stats,
+            "json_attributes_template": _LATENCY_ATTRIBUTES,
             "unit_of_measurement": "ms",
             "device_class": "duration",
             "state_class": "measurement",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edge.detect import Frame, YuNetDetector
 
@@ -172,3 +173,150 @@ def cached_bench_clip_apart(
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         made: Path = pool.apply(cached_bench_clip, (wild_dir, faces, cache_dir, detector_model))
     return made
+
+
+# --- the settings comparison's scenes (emotion-edge bench --compare) -------------------------------
+
+SCENES = ("empty", "moving")
+SCENE_VERSION = 1
+
+
+def scene_path(scene: str, cache_dir: Path | None = None) -> Path:
+    return (cache_dir or default_cache_dir()) / "bench" / f"scene-{scene}-{WIDTH}x{HEIGHT}-v{SCENE_VERSION}.avi"
+
+
+def _room(rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """A still room: the bench's grey gradient with a few darker and lighter blocks (furniture, a
+    window), as float grey levels."""
+    room = _background(rng)[:, :, 0].astype(np.float32)
+    for x, y, w, h, level in ((40, 260, 180, 200, 60), (420, 60, 160, 120, 190), (300, 330, 120, 150, 95)):
+        room[y : y + h, x : x + w] = level + rng.normal(0, 4, (h, w))
+    return room
+
+
+def make_empty_room(out: Path, frames: int = 300, fps: float = 30.0, seed: int = 0) -> Path:
+    """An empty room: a still background, fresh sensor noise on every frame (sigma 3 grey levels)
+    and a slow brightness ramp (down to 70 % and back over the clip, as daylight or an auto
+    exposure drifts)."""
+    rng = np.random.default_rng(seed)
+    room = _room(rng)
+    writer, partial = _open_writer(out, fps)
+    try:
+        for t in range(frames):
+            gain = 1.0 - 0.3 * math.sin(math.pi * t / max(1, frames - 1))
+            grey = np.clip(room * gain + rng.normal(0, 3, room.shape), 0, 255).astype(np.uint8)
+            writer.write(np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2)))
+    finally:
+        writer.release()
+    os.replace(partial, out)
+    facts = {"scene": "empty", "frames": frames, "fps": fps, "size": [WIDTH, HEIGHT], "faces": [], "seed": seed}
+    out.with_suffix(".json").write_text(json.dumps(facts, indent=2) + "\n")
+    return out
+
+
+def _open_writer(out: Path, fps: float) -> tuple[cv2.VideoWriter, Path]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.stem + ".part" + out.suffix)
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*"MJPG"), fps, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {partial} (MJPG in AVI)")
+    return writer, partial
+
+
+# Who is in the moving scene: (first frame, last frame, path). Paths give the photo's centre per
+# frame; "pop" actors appear at once (someone turns to the camera), "walk" actors slide in from the
+# edge. Frames are at 30 fps: 2 s in, a second face at 3 s, the first leaves at 7 s, a third pops in.
+_ACTORS = (
+    (0, 209, "walk-left"),
+    (90, 299, "pop-right"),
+    (150, 299, "pop-middle"),
+    (240, 299, "walk-right"),
+)
+_MOVING_PHOTO_H = 160
+
+
+def _actor_centre(path: str, t: int, start: int) -> tuple[float, float]:
+    age = t - start
+    if path == "walk-left":  # walks in from the left edge, crosses to the middle, wanders, walks out right
+        x = -80 + 6.0 * age if age < 50 else 220 + 60 * math.sin(2 * math.pi * (age - 50) / 120)
+        if t > 180:
+            x += 14.0 * (t - 180)
+        return x, 130 + 20 * math.sin(2 * math.pi * age / 80)
+    if path == "pop-right":
+        return 540 + 25 * math.sin(2 * math.pi * age / 100), 330 + 10 * math.sin(2 * math.pi * age / 60)
+    if path == "pop-middle":
+        return 320 + 8 * math.sin(2 * math.pi * age / 70), 375
+    # walk-right: walks in from the right edge towards the middle and stays
+    return max(470.0, WIDTH + 80 - 8.0 * age), 105 + 5 * math.sin(2 * math.pi * age / 50)
+
+
+def make_moving_scene(
+    wild_dir: Path, out: Path, frames: int = 300, fps: float = 30.0, detector_model: Path | None = None, seed: int = 0
+) -> Path:
+    """Faces that move, enter and leave over the room: four people (real photos) at their own
+    times and paths. The facts list, per person, the frames they are in view and the frame they
+    are first wholly in view (``appears``), with their photo's rectangle per frame."""
+    rng = np.random.default_rng(seed)
+    room = _room(rng)
+    paths = wild_photos(wild_dir)
+    photos = []
+    for p in paths:
+        image = cv2.imread(str(p))
+        if image is None:
+            raise FileNotFoundError(f"unreadable photo {p}")
+        photos.append(_fit(np.asarray(image, dtype=np.uint8), _MOVING_PHOTO_H))
+    background = np.ascontiguousarray(np.repeat(room.astype(np.uint8)[:, :, None], 3, axis=2))
+    usable = _usable(photos, detector_model, background)
+    if len(usable) < len(_ACTORS):
+        raise ValueError(f"only {len(usable)} photos in {wild_dir} have one detectable face; need {len(_ACTORS)}")
+    chosen = [usable[(k * 7) % len(usable)] for k in range(len(_ACTORS))]
+    rects: list[list[list[int] | None]] = [[None] * frames for _ in _ACTORS]
+    writer, partial = _open_writer(out, fps)
+    try:
+        for t in range(frames):
+            frame = np.clip(room + rng.normal(0, 2, room.shape), 0, 255).astype(np.uint8)
+            frame = np.ascontiguousarray(np.repeat(frame[:, :, None], 3, axis=2))
+            for k, (start, end, path) in enumerate(_ACTORS):
+                if not start <= t <= min(end, frames - 1):
+                    continue
+                photo = photos[chosen[k]]
+                cx, cy = _actor_centre(path, t, start)
+                paste(frame, photo, cx, cy)
+                h, w = photo.shape[:2]
+                x0, y0 = round(cx - w / 2), round(cy - h / 2)
+                rects[k][t] = [x0, y0, w, h]
+            writer.write(frame)
+    finally:
+        writer.release()
+    os.replace(partial, out)
+    people = []
+    for k, (start, end, path) in enumerate(_ACTORS):
+        inside = [
+            t for t, r in enumerate(rects[k])
+            if r is not None and r[0] >= 0 and r[1] >= 0 and r[0] + r[2] <= WIDTH and r[1] + r[3] <= HEIGHT
+        ]  # fmt: skip
+        people.append(
+            {
+                "photo": paths[chosen[k]].name,
+                "path": path,
+                "from": start,
+                "to": min(end, frames - 1),
+                "appears": inside[0] if inside else None,
+                "rects": rects[k],
+            }
+        )
+    facts = {"scene": "moving", "frames": frames, "fps": fps, "size": [WIDTH, HEIGHT], "faces": people, "seed": seed}
+    out.with_suffix(".json").write_text(json.dumps(facts) + "\n")
+    log.info("wrote scene %s: %d frames, %d people", out, frames, len(people))
+    return out
+
+
+def cached_scene(scene: str, wild_dir: Path, cache_dir: Path | None = None, detector_model: Path | None = None) -> Path:
+    if scene not in SCENES:
+        raise ValueError(f"no scene {scene!r}; scenes are: {', '.join(SCENES)}")
+    path = scene_path(scene, cache_dir)
+    if path.is_file() and path.with_suffix(".json").is_file():
+        return path
+    if scene == "empty":
+        return make_empty_room(path)
+    return make_moving_scene(wild_dir, path, detector_model=detector_model)

@@ -66,10 +66,23 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"{WILD_HELP} (made into the clip; default {DEV_WILD})",
     )
     p.add_argument("--cache-dir", type=Path, help=CACHE_DIR_HELP)
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="compare the settings (every frame; auto: motion gate, detection interval, per-face rate) on the "
+        "--clips, paced at --pace (default 30) fps: CPU per frame, stage counts, agreement with every frame",
+    )
+    p.add_argument(
+        "--clips",
+        default="empty,1,4,moving",
+        help="with --compare: which clips (empty room, 1 face, 4 faces, faces that move, enter and leave)",
+    )
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.compare:
+        return cmd_compare(args)
     from edge.config import load_config
     from edge.tools.bench import format_report, run_bench, with_source
     from edge.tools.bench_clip import cached_bench_clip_apart
@@ -99,6 +112,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.source is None:
         report["clip_faces_per_frame"] = args.faces
     print(format_report(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.tools.bench_clip import cached_bench_clip_apart, cached_scene
+    from edge.tools.bench_compare import CLIPS, compare, format_compare, scene_facts
+
+    clips = [c.strip() for c in args.clips.split(",") if c.strip()]
+    wrong = [c for c in clips if c not in CLIPS]
+    if wrong or not clips:
+        raise ValueError(f"--clips {args.clips!r}: choose from {', '.join(CLIPS)} (comma-separated)")
+    if args.source is not None or args.web:
+        raise ValueError("--compare makes its own clips: leave out --source and --web")
+    if args.frames < 1 or args.warmup < 1:
+        raise ValueError(f"--compare needs --frames and --warmup of at least 1, got {args.frames} and {args.warmup}")
+    overrides = {
+        "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
+        "detector": {"model": args.detector_model},
+    }
+    config = load_config(config_path(args), overrides=overrides)
+    found = locate_detector(config.detector.model) if config.detector.kind == "yunet" else None
+    yunet = Path(found or config.detector.model)
+    checker = yunet if config.detector.kind == "yunet" and yunet.is_file() else None
+    paths = {}
+    for clip in clips:
+        if clip in ("empty", "moving"):
+            path = cached_scene(clip, args.wild, args.cache_dir, checker)
+        else:
+            path = cached_bench_clip_apart(args.wild, int(clip), args.cache_dir, checker)
+        paths[clip] = (str(path), scene_facts(path))
+    base = config.to_dict()
+    base["detector"]["model"] = str(yunet)
+    base["mqtt"] = {"enabled": False}
+    base.pop("web", None)
+    report = compare(base, paths, frames=args.frames, warmup=args.warmup, pace_fps=args.pace or 30.0)
+    print(format_compare(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")

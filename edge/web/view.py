@@ -183,6 +183,10 @@ class WebView:
                 "fps": stats.get("fps"),
                 "frames": stats.get("frames"),
                 "faces_per_frame": stats.get("faces_per_frame"),
+                # What the frames cost: detector and classifier runs, frames the motion gate spared.
+                "detections_per_s": stats.get("detections_per_s"),
+                "classifications_per_s": stats.get("classifications_per_s"),
+                "frames_gated": stats.get("frames_gated"),
                 "dropped_frames": stats.get("dropped_frames"),
                 "uptime_s": round(time.monotonic() - self._started, 1),
                 "peak_rss_mb": stats.get("peak_rss_mb"),

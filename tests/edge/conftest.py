@@ -30,6 +30,19 @@ def write_numbered_clip(path: Path, frames: int, size: tuple[int, int] = (160, 1
     return path
 
 
+def read_clip(path: Path) -> list[np.ndarray]:
+    """Every frame of a clip, decoded."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
 def frame_level(frame: np.ndarray) -> int:
     return round((float(frame.mean()) - 5) / 10)
 

@@ -311,3 +311,39 @@ def test_a_stats_interval_that_would_report_on_every_frame_is_refused(raw: dict,
     with pytest.raises(ConfigError, match=rf"{key}=1e-09 .* is out of range; allowed: 0.1 <= {key} <= 86400"):
         validate(raw)
     assert validate({"stats": {"interval_s": 0.1}}).stats.interval_s == 0.1
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"detector": {"interval": 0}}, r'detector\.interval=0 .*a whole number of frames from 1 to 1000, or "auto"'),
+        ({"detector": {"interval": "often"}}, r"detector\.interval='often' .*or \"auto\""),
+        ({"detector": {"interval": 3, "fps": 5}}, r"detector\.fps=5\.0 and detector\.interval=3 both set"),
+        ({"detector": {"fps": 0}}, r"detector\.fps=0\.0 .*out of range"),
+        ({"model": {"max_hz": -1}}, r"model\.max_hz=-1 .*from 0 \(every frame\) to 1000"),
+        ({"model": {"max_hz": "fast"}}, r"model\.max_hz='fast'"),
+        ({"motion": {"enabled": "maybe"}}, r"motion\.enabled='maybe' .*true, false or \"auto\""),
+        ({"motion": {"threshold": 300}}, r"motion\.threshold=300\.0 .*out of range"),
+        ({"motion": {"min_area": 2}}, r"motion\.min_area=2\.0 .*out of range"),
+        ({"detector": {"fps": 1}}, r"tracker\.grace_s = 0\.5 is shorter than the 1 s between detections"),
+        ({"detector": {"interval": 30}}, r"tracker\.grace_s = 0\.5 .*detector\.interval = 30 at source\.fps = 30"),
+    ],
+)
+def test_the_cadence_keys_are_checked_and_errors_name_the_key(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        validate(raw)
+
+
+def test_the_cadence_keys_default_to_auto_and_take_text_from_the_environment() -> None:
+    config = load_config(None, env={})
+    assert (config.detector.interval, config.detector.fps, config.model.max_hz) == ("auto", None, "auto")
+    assert config.motion.enabled == "auto"
+    env = {
+        "EMOTION_EDGE_DETECTOR_INTERVAL": "3",
+        "EMOTION_EDGE_MODEL_MAX_HZ": "0",
+        "EMOTION_EDGE_MOTION_ENABLED": "off",
+    }
+    config = load_config(None, env=env)
+    assert (config.detector.interval, config.model.max_hz, config.motion.enabled) == (3, 0.0, False)
+    every = validate({"detector": {"interval": 1}, "model": {"max_hz": 0}, "tracker": {"grace_s": 0}})
+    assert every.detector.interval == 1  # every frame needs no grace between detections

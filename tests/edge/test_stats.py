@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -59,3 +60,21 @@ def test_the_log_line_and_table_show_the_figures() -> None:
 
 def test_peak_rss_is_in_megabytes() -> None:
     assert 5 < peak_rss_mb() < 100_000
+
+
+def test_the_snapshot_counts_what_ran_detections_gated_frames_classifications() -> None:
+    stats = LoopStats(window=30)
+    for i in range(30):
+        detected = i % 3 == 0
+        stats.record({"end_to_end": 1.0}, faces=2, detected=detected, gated=False, classified=2 if detected else 0)
+        time.sleep(0.002)
+    for _ in range(10):
+        stats.record({"end_to_end": 1.0}, faces=0, detected=False, gated=True)
+        time.sleep(0.002)
+    snap = stats.snapshot()
+    assert (snap["detections"], snap["frames_gated"], snap["classifications"]) == (10, 10, 20)
+    fps = snap["fps"]
+    # Over the window (the last 30 frames: 10 to 39): 6 detections (12, 15, ..., 27), 12 faces classified.
+    assert snap["detections_per_s"] == pytest.approx(fps * 6 / 30, rel=0.05)
+    assert snap["classifications_per_s"] == pytest.approx(fps * 12 / 30, rel=0.05)
+    assert "detections/s" in format_line(snap) and "gated 10" in format_line(snap)

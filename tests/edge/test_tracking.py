@@ -73,3 +73,26 @@ def test_bad_settings_are_refused_with_the_key() -> None:
         IouTracker(iou_threshold=0.0)
     with pytest.raises(ValueError, match=r"tracker\.grace_s"):
         IouTracker(grace_s=-1)
+
+
+def test_between_detections_a_face_is_carried_along_its_velocity() -> None:
+    tracker = IouTracker()
+    tracker.update([(100, 100, 60, 60)], 0.0)
+    tracker.update([(106, 103, 60, 60)], 3 * DT)  # 2 px and 1 px a frame
+    ((face_id, box),) = tracker.visible(5 * DT)
+    assert face_id == 1 and box == pytest.approx((110, 105, 60, 60))
+
+
+def test_boxes_held_still_when_asked() -> None:
+    tracker = IouTracker(carry_velocity=False)
+    tracker.update([(100, 100, 60, 60)], 0.0)
+    tracker.update([(106, 103, 60, 60)], 3 * DT)
+    assert tracker.visible(5 * DT) == [(1, (106, 103, 60, 60))]
+
+
+def test_a_jump_gives_no_velocity_and_a_face_missed_at_the_last_detection_is_not_carried() -> None:
+    tracker = IouTracker()
+    tracker.update([(100, 100, 60, 60), (400, 100, 60, 60)], 0.0)
+    tracker.update([(125, 100, 60, 60)], 3 * DT)  # the first moved a lot; the second was missed
+    assert tracker.visible(5 * DT) == [(1, (125, 100, 60, 60))]
+    assert tracker.active_ids == {1, 2}  # the missed one keeps its id for its grace period

@@ -96,6 +96,17 @@ def test_stats_payload_merges_the_loops_figures_with_the_publishers() -> None:
     assert p["uptime_s"] == 90.0
 
 
+def test_stats_payload_carries_what_ran_detections_gated_frames_classifications() -> None:
+    figures = {"detections": 40, "frames_gated": 250, "classifications": 38}
+    rates = {"detections_per_s": 1.3, "classifications_per_s": 1.27}
+    publisher = {"ts": 1.0, "uptime_s": 9.0, "faces": 1, "backend": "onnxruntime", "mqtt": MQTT_FIGURES}
+    p = stats_payload({**LOOP_STATS, **figures, **rates}, model_name="m", model_version="1", **publisher)
+    validate("stats", json.loads(encode(p)))
+    assert {k: p[k] for k in [*figures, *rates]} == {**figures, **rates}
+    with pytest.raises(jsonschema.ValidationError):
+        validate("stats", {**json.loads(encode(p)), "frames_gated": -1})
+
+
 def test_stats_payload_says_why_the_backend_runs() -> None:
     reason = "TensorRT failed: CUDA error (LogicError: cuInit failed); ONNX Runtime 1.20.1 (CPUExecutionProvider)"
     p = stats_payload(
@@ -195,6 +206,30 @@ def test_without_a_live_view_the_device_page_has_no_link_but_names_the_hardware(
             "json_attributes_template",
             {"state": "degraded", "reasons": ["source lost"]},
             {"health": "degraded", "reasons": ["source lost"]},
+        ),
+        (
+            "sensor/k/fps",
+            "json_attributes_template",
+            {"fps": 30.0, "detections_per_s": 10.1, "classifications_per_s": 9.8, "frames_gated": 12},
+            {"detections_per_s": 10.1, "classifications_per_s": 9.8, "frames_gated": 12},
+        ),
+        (
+            "sensor/k/fps",
+            "json_attributes_template",
+            {"fps": 30.0},  # a device from before the cadence
+            {"detections_per_s": None, "classifications_per_s": None, "frames_gated": None},
+        ),
+        (
+            "sensor/k/latency",
+            "json_attributes_template",
+            {"latency_ms": {"detect": {"p50": 3.5, "p99": 5.0}, "infer": {"p50": 1.25, "p99": 2.0}}},
+            {"detect_ms": 3.5, "infer_ms": 1.25},
+        ),
+        (
+            "sensor/k/latency",
+            "json_attributes_template",
+            {"latency_ms": {"end_to_end": {"p50": 3.5, "p99": 5.0}}},  # an empty room: neither ran
+            {"detect_ms": None, "infer_ms": None},
         ),
     ],
 )

@@ -19,6 +19,7 @@ import pytest
 
 from edge.tools.demo_subscriber import summarise
 from edge.tools.local_broker import find_mosquitto, has_amqtt
+from tests.edge.conftest import read_clip
 from tests.edge.mqtt.clients import validate
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,14 +61,7 @@ def test_the_demo_clip_is_made_from_scikit_images_photos_and_shows_the_faces_it_
     facts = json.loads(clip.with_suffix(".json").read_text())
     assert "public domain" in facts["photos"]["astronaut"] and "CC0" in facts["photos"]["camera"]
     assert facts["checked_by_detector"]
-    capture = cv2.VideoCapture(str(clip))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames = read_clip(clip)
     assert len(frames) == facts["frames"] and frames[0].shape == (480, 640, 3)
     detector = YuNetDetector(yunet_model, max_side=320)
     # Read back from the encoded file: one face, then two, then none, then one again.

@@ -1,0 +1,181 @@
+"""Paying only for what changed: the motion gate, the detection interval and the per-face
+classification rate, on the real detector and classifier over frames made from real photos."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import DeviceConfig
+from edge.pipeline import FacePipeline, StageTimes, build_pipeline
+from edge.results import FaceResult
+from edge.tools.bench_clip import _fit, _room, make_empty_room, paste, wild_photos
+from edge.tracking import iou
+from tests.edge.conftest import read_clip
+
+pytestmark = pytest.mark.shared
+MakeConfig = Callable[..., DeviceConfig]
+DT = 1 / 30
+EVERY_FRAME = {"detector": {"interval": 1}, "model": {"max_hz": 0}}
+
+
+def run(pipeline: FacePipeline, frames: list[np.ndarray]) -> list[tuple[list[FaceResult], StageTimes]]:
+    return [pipeline.process(frame, i * DT) for i, frame in enumerate(frames)]
+
+
+@pytest.fixture(scope="module")
+def photos(wild_dir: Path) -> list[np.ndarray]:
+    return [_fit(np.asarray(cv2.imread(str(p)), np.uint8), 200) for p in wild_photos(wild_dir)[:8]]
+
+
+def room(seed: int) -> np.ndarray:
+    grey = _room(np.random.default_rng(0)) + np.random.default_rng(seed).normal(0, 2, (480, 640))
+    return np.ascontiguousarray(np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2))
+
+
+def scene(placements: Callable[[int], list[tuple[np.ndarray, float, float]]], frames: int) -> list[np.ndarray]:
+    """Frames of the room with photos at (cx, cy) per frame, fresh sensor noise on each."""
+    out = []
+    for t in range(frames):
+        frame = room(t)
+        for photo, cx, cy in placements(t):
+            paste(frame, photo, cx, cy)
+        out.append(frame)
+    return out
+
+
+@pytest.fixture(scope="module")
+def empty_room(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    return read_clip(make_empty_room(tmp_path_factory.mktemp("scene") / "empty.avi", frames=150))
+
+
+def test_auto_skips_the_detector_in_an_empty_room(device_config: MakeConfig, empty_room: list[np.ndarray]) -> None:
+    pipeline = build_pipeline(device_config())
+    out = run(pipeline, empty_room)
+    detections = sum(t.detected for _, t in out)
+    # The first frame, then only the recheck every motion.recheck_s (2 s: twice in 5 s); the
+    # brightness ramp and the noise set off nothing else.
+    assert detections <= 1 + 150 * DT / 2.0 + 2, f"{detections} detections on 150 frames of an empty room"
+    # Gated: every frame the 10 Hz schedule wanted a detection for (all but the two after each).
+    assert sum(t.gated for _, t in out) >= 150 - 3 * detections
+    assert all(not faces for faces, _ in out)
+
+
+def test_the_every_frame_setting_runs_the_detector_on_every_frame(
+    device_config: MakeConfig, empty_room: list[np.ndarray]
+) -> None:
+    pipeline = build_pipeline(device_config(**EVERY_FRAME))
+    out = run(pipeline, empty_room[:30])
+    assert all(t.detected and not t.gated for _, t in out)
+
+
+def test_the_gate_never_drops_a_still_tracked_face(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
+    frames = scene(lambda t: [(photos[0], 320, 240)], 90)
+    # No recheck: only the tracked face keeps the detector running while nothing moves.
+    pipeline = build_pipeline(device_config(motion={"recheck_s": 0}, detector={"interval": 3}))
+    out = run(pipeline, frames)
+    assert all(len(faces) == 1 for faces, _ in out), [len(f) for f, _ in out]
+    assert len({faces[0].face_id for faces, _ in out}) == 1
+    detections = [t.detected for _, t in out]
+    assert sum(detections) == 30  # every third frame, though nothing moved after the first
+    assert sum(t.gated for _, t in out) == 0
+
+
+def test_a_face_that_appears_in_a_gated_room_is_found_on_the_frame_it_appears(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    frames = scene(lambda t: [(photos[1], 400, 240)] if t >= 40 else [], 60)
+    pipeline = build_pipeline(device_config())
+    out = run(pipeline, frames)
+    assert all(not faces for faces, _ in out[:40])
+    assert sum(t.gated for _, t in out[:40]) >= 35
+    faces, times = out[40]
+    assert times.detected and len(faces) == 1 and faces[0].emotion  # found and classified at once
+    assert times.classified == 1
+
+
+def test_between_detections_the_tracker_carries_each_box(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
+    def drift(t: int) -> list[tuple[np.ndarray, float, float]]:
+        return [(photos[0], 100 + 8 * t, 130 + 1.5 * t), (photos[2], 500 - 2 * t, 360)]
+
+    frames = scene(drift, 45)
+    every = run(build_pipeline(device_config(**EVERY_FRAME)), frames)
+    interval = {"detector": {"interval": 3}, "model": {"max_hz": 0}}
+    carried = run(build_pipeline(device_config(**interval)), frames)
+    still = build_pipeline(device_config(**interval))
+    still.tracker.carry_velocity = False
+    held = run(still, frames)
+    assert [t.detected for _, t in carried] == [t % 3 == 0 for t in range(45)]
+    assert all(len(faces) == 2 for faces, _ in carried)  # every face on every frame, detected or not
+    assert len({f.face_id for faces, _ in carried for f in faces}) == 2  # each keeps its id while carried
+
+    def overlaps(out: list[tuple[list[FaceResult], StageTimes]]) -> list[float]:
+        """The fast face's box against the every-frame pipeline's, on the frames it was carried."""
+        return [
+            iou(max(a, key=lambda f: f.box[0] < 300).box, max(b, key=lambda f: f.box[0] < 300).box)
+            for (a, _), (b, t) in zip(every[12:30], out[12:30])
+            if not t.detected
+        ]
+
+    by_velocity, still_boxes = overlaps(carried), overlaps(held)
+    assert min(by_velocity) >= 0.7 and np.mean(by_velocity) > np.mean(still_boxes), (by_velocity, still_boxes)
+
+
+def test_max_hz_limits_the_classifications_of_each_face(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
+    frames = scene(lambda t: [(photos[0], 180 + t, 240), (photos[3], 480, 240)], 60)  # two faces, 2 s
+    every = run(build_pipeline(device_config(detector={"interval": 1}, model={"max_hz": 0})), frames)
+    limited = run(build_pipeline(device_config(detector={"interval": 1}, model={"max_hz": 5})), frames)
+    assert sum(t.classified for _, t in every) == 120
+    per_face = sum(t.classified for _, t in limited) / 2
+    assert 9 <= per_face <= 11, per_face  # 5 a second for 2 s, the first on the frame each face is found
+    assert limited[0][1].classified == 2  # new faces are classified on the frame they are found
+    # Between classifications every face is still published with its (held) emotion.
+    assert all(len(faces) == 2 and all(f.emotion for f in faces) for faces, _ in limited)
+    # Both faces due on the same frame go in one batch.
+    assert {t.classified for _, t in limited} <= {0, 2}
+
+
+def test_a_face_that_jumped_is_classified_again_at_once(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
+    # The face holds still, then moves by a quarter of its photo's width in one frame (a step
+    # aside): the same track, a box that moved a lot.
+    width = photos[0].shape[1]
+    frames = scene(lambda t: [(photos[0], 260 if t < 20 else 260 + width * 0.25, 240)], 30)
+    pipeline = build_pipeline(device_config(detector={"interval": 5}, model={"max_hz": 1}))
+    out = run(pipeline, frames)
+    assert sum(t.classified for _, t in out[1:20]) == 0  # 1 Hz: nothing between the first and the jump
+    faces, times = out[20]
+    assert times.detected and times.classified == 1, times
+    assert faces[0].face_id == out[19][0][0].face_id
+
+
+def test_another_face_in_the_same_place_is_classified_again_at_once(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    frames = scene(lambda t: [(photos[0] if t < 20 else photos[4], 320, 240)], 30)
+    pipeline = build_pipeline(device_config(detector={"interval": 10}, model={"max_hz": 1}))
+    out = run(pipeline, frames)
+    assert out[20][1].classified == 1 and out[20][1].detected
+
+
+def test_every_frame_is_what_the_pipeline_did_before(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
+    frames = scene(lambda t: [(photos[0], 200 + 3 * t, 240), (photos[5], 500, 250)], 20)
+    out = run(build_pipeline(device_config(**EVERY_FRAME)), frames)
+    assert all(t.detected and t.classified == len(f) for f, t in out)
+    assert all(f.raw_scores and f.scores for faces, _ in out for f in faces)
+
+
+def test_auto_is_ten_a_second_with_the_gate_and_interval_one_is_every_frame() -> None:
+    from edge.config import validate
+    from edge.pipeline import make_cadence
+
+    auto = make_cadence(validate({}))
+    assert (auto.detect_every, auto.detect_period_s, auto.classify_period_s) == (0, 0.1, 0.1)
+    assert auto.gate is not None and auto.recheck_s == 2.0 and not auto.every_frame
+    every = make_cadence(validate(EVERY_FRAME))
+    assert every.every_frame and every.gate is None
+    gated_every = make_cadence(validate({**EVERY_FRAME, "motion": {"enabled": True}}))
+    assert gated_every.gate is not None and gated_every.detect_every == 1
