@@ -41,7 +41,9 @@ class PublisherProcess:
         for line in self.proc.stdout:
             self.lines.put(line.strip())
 
-    def expect(self, prefix: str, timeout: float = 15.0) -> str:
+    # A generous bound on a failure, not a speed: with the suite's xdist workers and other work on a
+    # 2-core machine, starting the publisher's interpreter alone has taken over 15 s.
+    def expect(self, prefix: str, timeout: float = 60.0) -> str:
         try:
             while True:
                 line = self.lines.get(timeout=timeout)
