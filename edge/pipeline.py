@@ -349,7 +349,10 @@ def build_pipeline(config: DeviceConfig, while_building: BuildWatch | None = Non
         detector,
         classifier,
         policy,
-        IouTracker(config.tracker.iou_threshold, config.tracker.grace_s),
+        # Boxes are held still between detections: on the bench's clips (emotion-edge bench --compare)
+        # they overlap the every-frame pipeline's more than boxes carried by velocity (detector jitter
+        # makes a poor velocity at 10 detections a second), and the emotion agrees as often or more.
+        IouTracker(config.tracker.iou_threshold, config.tracker.grace_s, carry_velocity=False),
         EmotionSmoother(info.classes, config.smoother.alpha, config.smoother.hysteresis),
         cadence,
     )

@@ -105,13 +105,14 @@ def test_between_detections_the_tracker_carries_each_box(device_config: MakeConf
     frames = scene(drift, 45)
     every = run(build_pipeline(device_config(**EVERY_FRAME)), frames)
     interval = {"detector": {"interval": 3}, "model": {"max_hz": 0}}
-    carried = run(build_pipeline(device_config(**interval)), frames)
-    still = build_pipeline(device_config(**interval))
-    still.tracker.carry_velocity = False
-    held = run(still, frames)
-    assert [t.detected for _, t in carried] == [t % 3 == 0 for t in range(45)]
-    assert all(len(faces) == 2 for faces, _ in carried)  # every face on every frame, detected or not
-    assert len({f.face_id for faces, _ in carried for f in faces}) == 2  # each keeps its id while carried
+    held = run(build_pipeline(device_config(**interval)), frames)  # the device's choice: boxes held still
+    moving = build_pipeline(device_config(**interval))
+    moving.tracker.carry_velocity = True
+    carried = run(moving, frames)
+    for out in (held, carried):
+        assert [t.detected for _, t in out] == [t % 3 == 0 for t in range(45)]
+        assert all(len(faces) == 2 for faces, _ in out)  # every face on every frame, detected or not
+        assert len({f.face_id for faces, _ in out for f in faces}) == 2  # each keeps its id while carried
 
     def overlaps(out: list[tuple[list[FaceResult], StageTimes]]) -> list[float]:
         """The fast face's box against the every-frame pipeline's, on the frames it was carried."""
@@ -122,7 +123,9 @@ def test_between_detections_the_tracker_carries_each_box(device_config: MakeConf
         ]
 
     by_velocity, still_boxes = overlaps(carried), overlaps(held)
-    assert min(by_velocity) >= 0.7 and np.mean(by_velocity) > np.mean(still_boxes), (by_velocity, still_boxes)
+    # Held two frames behind a face moving 8 px a frame, a box still overlaps; steady motion is
+    # where a velocity does better.
+    assert min(still_boxes) >= 0.7 and np.mean(by_velocity) > np.mean(still_boxes), (by_velocity, still_boxes)
 
 
 def test_max_hz_limits_the_classifications_of_each_face(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
