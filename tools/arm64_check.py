@@ -216,6 +216,12 @@ def mount_root(root: Path, mounts: Mounts) -> None:
     ]:
         os.symlink(to, dev / link)
     shutil.copyfile("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    # A site whose HTTPS goes through an inspecting proxy gives pip its CA bundle (PIP_CERT or
+    # SSL_CERT_FILE); the root's Debian bundle lacks that CA, so the host's travels in with it.
+    bundle = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
+    if bundle and Path(bundle).is_file():
+        shutil.copyfile(bundle, root / "etc" / "emotion-edge-host-ca.pem")
+        CHROOT_ENV["PIP_CERT"] = CHROOT_ENV["SSL_CERT_FILE"] = "/etc/emotion-edge-host-ca.pem"
     hosts = root / "etc" / "hosts"
     if "localhost" not in (hosts.read_text() if hosts.exists() else ""):
         hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
