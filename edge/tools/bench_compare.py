@@ -186,10 +186,10 @@ def first_emotions(recording: Recording, facts: Mapping[str, Any]) -> list[int |
     view to the first frame with a published face (and so an emotion) inside their photo (None:
     never within the clip)."""
     people = facts.get("faces") or []
-    length = int(facts["frames"])
     indices = sorted(recording.frames)
     if not indices or not people:
         return []
+    length = int(facts["frames"])
     out: list[int | None] = []
     for person in people:
         appears = person.get("appears")

@@ -75,3 +75,28 @@ def test_the_bench_command_prints_a_table_and_writes_json_without_torch(
     report = json.loads(out.read_text())
     assert report["measured_frames"] == 10 and report["torch_imported"] is False
     assert report["latency_ms"]["end_to_end"]["p99"] > 0
+
+
+def test_the_settings_comparison_reports_each_setting_against_every_frame(
+    face_clip: Path, shipped_model: Path, yunet_model: Path
+) -> None:
+    from edge.tools.bench_compare import BASELINE, compare, format_compare
+
+    base = {"detector": {"model": str(yunet_model)}, "model": {"path": str(shipped_model)}, "mqtt": {"enabled": False}}
+    report = compare(base, {"1": (str(face_clip), {})}, frames=12, warmup=3, pace_fps=60.0)
+    runs = report["clips"]["1"]["settings"]
+    assert list(runs) == [BASELINE, "auto", "auto, boxes by velocity"]
+    every, auto = runs[BASELINE], runs["auto"]
+    assert every["frames"] == auto["frames"] == every["frames_compared"] == 12
+    assert every["emotion_agree"] == every["faces_agree"] == 1.0 and every["cpu_vs_every_frame"] == 1.0
+    assert every["detections"] == 15 and every["classifications"] == 15  # every frame, warm-up included
+    assert auto["detections"] < 15 and auto["classifications"] < 15
+    assert every["cpu_ms_per_frame"] > 0 and 0 <= auto["emotion_agree"] <= 1
+    assert "auto, boxes by velocity" in format_compare(report)
+
+
+def test_compare_refuses_an_unknown_clip_naming_the_choices(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "emotion_edge.cli", "bench", "--compare", "--clips", "empty,lobby"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "--clips 'empty,lobby': choose from empty, 1, 4, moving" in done.stderr
