@@ -402,7 +402,8 @@ def test_run_waits_for_a_missing_file_only_when_asked_to(
             seen.append(line)
             if "waiting for it" in line:
                 break
-        assert any(f"{later}: no such file or directory yet; waiting for it" in line for line in seen), seen
+        said = f"{shorten(str(later))}: no such file or directory yet; waiting for it"  # the path cut as in errors
+        assert any(said in line for line in seen), seen
         assert process.poll() is None  # alive and waiting, not refused
     finally:
         process.send_signal(signal.SIGTERM)
