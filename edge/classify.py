@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.model_meta import ModelInfo, check_graph
-from edge.ort import onnxruntime
+from edge.ort import default_providers, onnxruntime, session_options
 from edge.registry import BACKENDS, unknown_choice
 
 if TYPE_CHECKING:
@@ -63,19 +63,8 @@ class OnnxRuntimeClassifier:
         path = Path(model_path)
         if not path.is_file():
             raise ClassifierError(f"model not found: {path}; set model.path to an exported .onnx file")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        # One small batch per frame leaves worker threads idle between frames; spinning there
-        # would steal the cores the capture thread and the detector need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # On x86 CPUs without VNNI (AVX2-only), ONNX Runtime's fast INT8 kernels pair products in
-        # 16 bits that saturate: the shipped INT8 model lost 3.4 points of PublicTest top-1 there
-        # (66.37 vs 69.82 % FP32). This switches only those CPUs to exact kernels; elsewhere
-        # (VNNI, ARM, FP32 models) it changes nothing.
-        options.add_session_config_entry("session.x64quantprecision", "1")
-        available = ort.get_available_providers()
-        wanted = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        options = session_options(ort, threads)  # exact INT8 kernels, no spinning: edge.ort
+        wanted = providers or default_providers(ort)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=wanted)
         except Exception as exc:  # onnxruntime raises its own untyped errors

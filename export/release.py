@@ -150,8 +150,18 @@ def default_workdir(checkpoint: Path) -> Path:
 DEFAULT_BASELINE = f"{Path(paths.MODEL).parent}/emotion-edge-fer2013-fp32.onnx"
 
 
+def _scoring_flags(p: Any) -> None:
+    """What scoring a model reads: the data set, the FER+ votes, the real photos and their detector."""
+    from edge.flags import DATA_DEFAULT, DATA_HELP, VOTES_HELP, WILD_HELP
+
+    p.add_argument("--data", default=paths.DEV_DATA, help=f"{DATA_HELP} ({DATA_DEFAULT})")
+    p.add_argument("--votes", default=paths.DEV_VOTES, help=f"{VOTES_HELP} (default {paths.DEV_VOTES})")
+    p.add_argument("--wild", type=Path, default=Path(paths.DEV_WILD), help=f"{WILD_HELP} (default {paths.DEV_WILD})")
+    p.add_argument("--yunet", type=Path, default=Path(paths.DEV_YUNET), help="YuNet model for --wild")
+
+
 def add_release(esub: Any) -> None:
-    from edge.flags import DATA_DEFAULT, DATA_HELP, MODEL_VERSION_HELP, VOTES_HELP, WILD_HELP
+    from edge.flags import MODEL_VERSION_HELP
 
     p = esub.add_parser(
         "release",
@@ -160,10 +170,7 @@ def add_release(esub: Any) -> None:
     )
     p.add_argument("checkpoint", type=Path, help="best.pt of the selected run")
     p.add_argument("--model-version", required=True, help=f"{MODEL_VERSION_HELP} (the release's, in both files)")
-    p.add_argument("--data", default=paths.DEV_DATA, help=f"{DATA_HELP} ({DATA_DEFAULT})")
-    p.add_argument("--votes", default=paths.DEV_VOTES, help=f"{VOTES_HELP} (default {paths.DEV_VOTES})")
-    p.add_argument("--wild", type=Path, default=Path(paths.DEV_WILD), help=f"{WILD_HELP} (default {paths.DEV_WILD})")
-    p.add_argument("--yunet", type=Path, default=Path(paths.DEV_YUNET), help="YuNet model for --wild")
+    _scoring_flags(p)
     p.add_argument(
         "--baseline",
         type=Path,
@@ -181,18 +188,13 @@ def add_release(esub: Any) -> None:
 
 
 def add_figures(esub: Any) -> None:
-    from edge.flags import DATA_DEFAULT, DATA_HELP, VOTES_HELP, WILD_HELP
-
     p = esub.add_parser(
         "figures",
         help="score an exported model on PrivateTest and the real photos and record the figures in its metadata "
         "(what `emotion-edge models` lists); for models released before the figures were recorded",
     )
     p.add_argument("model", type=Path, help="an exported .onnx model")
-    p.add_argument("--data", default=paths.DEV_DATA, help=f"{DATA_HELP} ({DATA_DEFAULT})")
-    p.add_argument("--votes", default=paths.DEV_VOTES, help=f"{VOTES_HELP} (default {paths.DEV_VOTES})")
-    p.add_argument("--wild", type=Path, default=Path(paths.DEV_WILD), help=f"{WILD_HELP} (default {paths.DEV_WILD})")
-    p.add_argument("--yunet", type=Path, default=Path(paths.DEV_YUNET), help="YuNet model for --wild")
+    _scoring_flags(p)
     p.set_defaults(func=cmd_figures)
 
 
