@@ -125,6 +125,7 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate_model
 
+    check_rule_flags(args)  # before any scoring: a wrong flag must not cost minutes of work first
     if args.votes:
         from train.honest_eval import honest_figures
 
@@ -161,19 +162,56 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_rule_flags(args: argparse.Namespace) -> None:
+    """The release rule's flags, checked together: none is ignored, every file is there, and a
+    ``--baseline`` figures file is read (and refused with the reason) before anything is scored."""
+    for flag, value in (("--int8", args.int8), ("--baseline", args.baseline)):
+        if value is None:
+            continue
+        if not args.rule:
+            raise ValueError(
+                f"{flag} only counts for the release rule: add --rule (with --votes, --wild, --split test)"
+            )
+        if not value.is_file():
+            raise FileNotFoundError(f"{flag}: no file at {value} (an .onnx model, or a figures .json for --baseline)")
+    if not args.rule:
+        return
+    missing = [flag for flag, value in (("--votes", args.votes), ("--wild", args.wild)) if not value]
+    if missing or args.split != "test":
+        need = " and ".join(missing + (["--split test"] if args.split != "test" else []))
+        raise ValueError(
+            f"--rule needs {need}: the rule is about the real photos and the FER+ votes on PrivateTest "
+            f"(e.g. --votes {paths.DEV_VOTES} --wild {paths.DEV_WILD} --split test)"
+        )
+    if args.baseline is not None and args.baseline.suffix == ".json":
+        baseline_figures(args.baseline)
+
+
+def baseline_figures(path: Path) -> Any:
+    """A previous release's figures file, with the two figures the rule compares against."""
+    from train import release_rule
+    from train.honest_eval import HonestReport
+
+    report = HonestReport.load(path)
+    try:
+        release_rule.photos(report), release_rule.ferplus(report)
+    except ValueError as exc:
+        raise ValueError(f"--baseline {path}: {exc}") from None
+    if report.split != "PrivateTest":
+        raise ValueError(f"--baseline {path}: figures of {report.split}, the rule compares PrivateTest's")
+    return report
+
+
 def print_rule(args: argparse.Namespace, honest: Any, policy: Any) -> None:
     """Every figure of the release rule for ``args.model``, its INT8 twin and the previous release."""
     from train import release_rule
-    from train.honest_eval import HonestReport, honest_figures
-
-    if args.wild is None or args.split != "test":
-        raise ValueError("--rule needs --wild and --split test: the rule is about the photos and PrivateTest")
+    from train.honest_eval import honest_figures
 
     def scored(model: Path | None) -> Any:
         if model is None:
             return None
         if model.suffix == ".json":
-            return HonestReport.load(model)
+            return baseline_figures(model)
         report = honest_figures(model, args.data, args.votes, args.split, args.wild, args.yunet, policy=policy)
         print(report.format(), flush=True)
         return report

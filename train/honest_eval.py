@@ -122,15 +122,29 @@ class HonestReport:
     @classmethod
     def load(cls, path: Path) -> HonestReport:
         """A report ``save`` (or ``evaluate --figures-json``) wrote."""
-        data = json.loads(path.read_text())
-        names = {f.name for f in fields(Figure)}
-        figures = []
-        for f in data["figures"]:
-            f = {k: v for k, v in f.items() if k in names}
-            if f.get("ci95") is not None:
-                f["ci95"] = tuple(f["ci95"])
-            figures.append(Figure(**f))
-        return cls(data["model"], data["split"], figures)
+        try:
+            data = json.loads(path.read_text())
+            names = {f.name for f in fields(Figure)}
+            figures = []
+            for f in data["figures"]:
+                f = {k: v for k, v in f.items() if k in names}
+                if f.get("ci95") is not None:
+                    f["ci95"] = tuple(f["ci95"])
+                figure = Figure(**f)
+                if not (isinstance(figure.name, str) and isinstance(figure.correct, int) and isinstance(figure.n, int)):
+                    raise TypeError(f"figure {figure.name!r}: name, correct and n must be text and counts")
+                if not (isinstance(figure.recall, dict) and isinstance(figure.support, dict)):
+                    raise TypeError(f"figure {figure.name!r}: recall and support must be tables of classes")
+                figures.append(figure)
+            return cls(str(data["model"]), str(data["split"]), figures)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: cannot be read ({exc})") from None
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(
+                f"{path}: not a figures file of `emotion-edge evaluate --votes ... --figures-json` ({what}); "
+                "write it again with that command"
+            ) from None
 
 
 def honest_figures(
