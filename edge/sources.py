@@ -332,6 +332,7 @@ class VideoFileSource(_CaptureSource):
         super().__init__(uri, settings)
         self.path = path
         self.loops = 0
+        self._first: Frame | None = None
 
     def _create(self) -> cv2.VideoCapture:
         return cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
@@ -343,6 +344,23 @@ class VideoFileSource(_CaptureSource):
             # A file that is there and cannot be decoded stays so: at start, exit 2 instead of waiting.
             exc.permanent = self.path.exists()
             raise
+        # A container can open and still hold no frame FFmpeg decodes (a recording stopped before its
+        # first frame, every frame corrupt): that is found now, like a file that does not open, not
+        # after bad_frame_limit failed reads in the loop (which ended in exit 1 instead of 2).
+        self._first = self._read_one()
+        if self._first is None:
+            self.close()
+            raise SourceOpenError(
+                f"{redact(self.uri)}: the file opens but its first frame cannot be decoded (a recording with "
+                "no frames, or corrupt ones): give a video that plays",
+                permanent=True,
+            )
+
+    def read(self) -> Frame:
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        return super().read()
 
     def _why_not_opened(self) -> str:
         if not self.path.exists():
@@ -352,13 +370,10 @@ class VideoFileSource(_CaptureSource):
     def _no_more_frames(self) -> Frame:
         if not self.settings.loop:
             raise SourceEnded(f"{self.uri}: end of file")
-        # Reopening is the one rewind every container and backend supports.
+        # Reopening is the one rewind every container and backend supports (and reads the first frame).
         self.open()
         self.loops += 1
-        frame = self._read_one()
-        if frame is None:
-            raise SourceFailure(f"{self.uri}: no readable frame after rewinding")
-        return frame
+        return self.read()
 
 
 class ImageDirSource:

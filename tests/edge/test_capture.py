@@ -130,15 +130,21 @@ def every_frame_corrupt(clip: Path) -> Path:
     return clip
 
 
-def test_a_source_that_opens_but_never_gives_a_frame_backs_off_and_says_the_reason_once(
-    numbered_clip: Callable[[int], Path], caplog: pytest.LogCaptureFixture
+def test_a_video_whose_frames_go_bad_mid_run_backs_off_and_says_the_reason_once(
+    numbered_clip: Callable[[int], Path], caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    # Each reopen succeeds and each read fails: the backoff must still grow (it used to start again
-    # at initial_s on every successful open: a reopen and a warning every 0.5 s, for ever).
-    source = make_source(str(every_frame_corrupt(numbered_clip(4))), SourceSettings(loop=True))
+    # The file is replaced by one whose container opens and whose frames do not decode: each reopen
+    # fails, and the backoff must grow (it used to start again at initial_s on every open that
+    # succeeded: a reopen and a warning every 0.5 s, for ever).
+    clip = numbered_clip(4)
+    source = make_source(str(clip), SourceSettings(loop=True))
     retry = RetryPolicy(initial_s=0.01, max_s=0.08, max_retries=6)
     with caplog.at_level(logging.INFO, logger="edge.capture"):
         grabber = FrameGrabber(source, keep_latest=False, retry=retry).start()
+        assert grabber.get(5.0) is not None
+        corrupt = tmp_path / "corrupt.avi"
+        corrupt.write_bytes(clip.read_bytes())
+        every_frame_corrupt(corrupt).replace(clip)
         deadline = time.monotonic() + 30  # generous: a loaded machine; the old code never finished
         while not grabber.finished and time.monotonic() < deadline:
             grabber.get(0.5)
@@ -149,6 +155,6 @@ def test_a_source_that_opens_but_never_gives_a_frame_backs_off_and_says_the_reas
     assert waits == [0.01, 0.02, 0.04, 0.08, 0.08, 0.08]
     attempts = [int(line.rsplit("(attempt ", 1)[1].rstrip(")")) for line in lines]
     assert attempts == [1, 2, 3, 4, 5, 6]
-    reason = "no readable frame after rewinding"
+    reason = "the file opens but its first frame cannot be decoded"
     assert sum(reason in line for line in lines) == 1, lines  # the reason in full once, then "same reason"
     assert all("(same reason)" in line for line in lines[1:]), lines

@@ -295,6 +295,13 @@ def test_a_missing_path_is_missing_and_its_error_says_how_to_wait_for_it(tmp_pat
         make_source(missing)
 
 
+def no_frames(tmp_path: Path) -> str:
+    """An AVI whose recording stopped before its first frame: the container opens, nothing decodes."""
+    path = tmp_path / "no-frames.avi"
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()
+    return str(path)
+
+
 def test_a_file_or_folder_that_exists_and_cannot_be_decoded_is_permanent(tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
@@ -306,6 +313,7 @@ def test_a_file_or_folder_that_exists_and_cannot_be_decoded_is_permanent(tmp_pat
         (junk / f"{i}.jpg").write_text("not a jpeg")
     cases = {
         str(text): r"notes.mp4: OpenCV cannot decode this file",
+        no_frames(tmp_path): r"no-frames.avi: the file opens but its first frame cannot be decoded",
         str(empty): r"empty: no images \(.jpg",
         str(junk): r"junk: none of its 3 images can be read \(.*the first is 0.jpg\)",
     }
@@ -364,6 +372,7 @@ def empty_folder(tmp_path: Path) -> str:
 
 RUN_REFUSES = {
     "text named .mp4": (text_named_mp4, "notes.mp4: OpenCV cannot decode this file"),
+    "video with no frames": (no_frames, "no-frames.avi: the file opens but its first frame cannot be decoded"),
     "empty folder": (empty_folder, "empty: no images"),
     "fifo": (fifo, "pipe.mp4: a named pipe (FIFO)"),
     "link loop": (link_loop, "a.mp4: too many levels of symbolic links"),
