@@ -18,7 +18,8 @@ FP32 = ROOT / "models" / "emotion-edge-fp32.onnx"
 INT8 = ROOT / "models" / "emotion-edge-int8.onnx"
 
 
-def test_the_dry_run_checks_every_step_and_says_what_needs_the_jetson(tmp_path: Path) -> None:
+def test_the_dry_run_checks_every_step_and_says_what_needs_the_jetson(tmp_path: Path, yunet_model: Path) -> None:
+    # yunet_model: the dry run finds faces with YuNet from ../shared (skipped with the reason without it)
     report_path = tmp_path / "report.json"
     out = subprocess.run(
         [
@@ -53,7 +54,7 @@ def test_the_dry_run_checks_every_step_and_says_what_needs_the_jetson(tmp_path: 
     assert "needs-jetson engine-int8" in out.stdout.replace("  ", " ") or "engine-int8" in out.stdout
 
 
-def test_faces_made_from_the_demo_photos_are_real_faces_to_the_model() -> None:
+def test_faces_made_from_the_demo_photos_are_real_faces_to_the_model(yunet_model: Path) -> None:
     from export.gpu_check import made_faces
 
     faces = made_faces(48, FP32)
