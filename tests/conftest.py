@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,10 +44,44 @@ def yunet_model() -> Path:
     return _require(YUNET)
 
 
+def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder every xdist worker of this run sees (its own base folder's parent); without
+    xdist, this session's base folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder ``make`` fills once per test run, whichever worker asks first; the others wait for
+    it and share it (read-only: a test that writes copies it first)."""
+    folder = _shared_root(tmp_path_factory) / f"made-once-{name}"
+    with _locked(folder.with_suffix(".lock")):
+        done = folder / ".done"
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A per-session array cache, so tests never touch (or depend on) the user's cache."""
-    return tmp_path_factory.mktemp("cache")
+    """The array cache of this test run, shared by its workers (a cache file appears whole, by an
+    atomic rename), so tests never touch (or depend on) the user's cache."""
+    folder = _shared_root(tmp_path_factory) / "array-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

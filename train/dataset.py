@@ -232,7 +232,9 @@ def _read_cache(cache_file: Path, source: str) -> FaceDataset:
 def _write_cache(cache_file: Path, dataset: FaceDataset) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     meta = {"class_names": list(dataset.class_names), "report": dataset.report.__dict__}
-    tmp = cache_file.with_suffix(".tmp.npz")
+    # Several processes may fill the same cache at once (parallel runs, test workers): each writes
+    # its own file, and the rename makes one whole file appear.
+    tmp = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.tmp.npz")
     np.savez(
         tmp,
         images=dataset.images,

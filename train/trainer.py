@@ -379,7 +379,9 @@ class Trainer:
         state = checkpoint.load(path, self.device, "--resume").state
         # A key added to the configuration after the checkpoint was written counts at its default.
         saved, current, default = state["config"], self.cfg.to_dict(), TrainConfig().to_dict()
-        changed = sorted(k for k in current.keys() | saved.keys() if saved.get(k, default.get(k)) != current.get(k))
+        # Where the run folder lives is not a training setting: a run moved to another disk resumes.
+        keys = (current.keys() | saved.keys()) - {"out"}
+        changed = sorted(k for k in keys if saved.get(k, default.get(k)) != current.get(k))
         if changed:
             raise ValueError(f"--resume: {path} was trained with different settings ({', '.join(changed)})")
         self.model.load_state_dict(state["model"])

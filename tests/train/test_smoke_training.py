@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from edge.classify import OnnxRuntimeClassifier
 from export.onnx_export import export_onnx, torch_probs
+from tests.conftest import made_once
 from train import checkpoint
 from train.config import TrainConfig
 from train.trainer import Trainer
@@ -44,8 +46,13 @@ def smoke_run(fer_archive: Path, tmp_path_factory: pytest.TempPathFactory, cache
     import os
 
     os.environ["EMOTION_EDGE_CACHE"] = str(cache_dir)
+    # Trained once for the whole run (every worker that runs these tests would otherwise train it
+    # again); each module copy gets its own folder, as its tests add runs beside it.
+    made = made_once(
+        tmp_path_factory, "smoke-run", lambda folder: Trainer(smoke_config(fer_archive, folder, "straight")).run()
+    )
     out = tmp_path_factory.mktemp("runs")
-    Trainer(smoke_config(fer_archive, out, "straight")).run()
+    shutil.copytree(made / "straight", out / "straight")
     return out
 
 
