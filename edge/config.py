@@ -284,6 +284,64 @@ class OutputConfig(Section):
     results: FilePath = Field("", description="append every frame's results to this JSON-lines file")
 
 
+def grace_spans_detections(d: DetectorConfig, tracker: TrackerConfig, source: SourceConfig) -> None:
+    """A track expires at a detection that finds it gone longer than grace_s: a longer gap between
+    detections would give every face a new id at each one."""
+    grace = tracker.grace_s
+    if d.fps is not None:
+        gap, how = 1 / d.fps, f"detector.fps = {d.fps:g}"
+    elif d.interval == "auto":
+        gap, how = 1 / AUTO_DETECT_HZ, "detector.interval = auto"
+    else:
+        gap = d.interval / source.fps
+        how = f"detector.interval = {d.interval} at source.fps = {source.fps:g}"
+    if d.interval != 1 and gap > grace:
+        raise Rule(
+            "tracker",
+            f"tracker.grace_s = {grace:g} is shorter than the {gap:.3g} s between detections ({how}): every "
+            f"face would get a new id at each detection; raise tracker.grace_s to at least {gap:.3g} or run "
+            "the detector more often",
+        )
+
+
+# What a camera may set for itself; the model, MQTT, the live view and health are the device's.
+CAMERA_SECTIONS = ("source", "detector", "tracker", "smoother", "motion")
+DEFAULT_CAMERA = "default"
+MAX_CAMERAS = 8
+CAMERA_NAME_MAX = 32
+
+
+def camera_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a camera, or None. A name is an MQTT topic level and part of Home
+    Assistant's entity ids (lower-case letters, digits and _), so it is held to both."""
+    if not name:
+        return "it is empty"
+    if len(name) > CAMERA_NAME_MAX:
+        return f"{len(name)} characters; at most {CAMERA_NAME_MAX}"
+    if not all(c in "abcdefghijklmnopqrstuvwxyz0123456789_-" for c in name) or name[0] in "_-":
+        return (
+            "use lower-case letters, digits, _ and - (starting with a letter or digit): it names MQTT topics "
+            "and Home Assistant entities"
+        )
+    return None
+
+
+class CameraConfig(Section):
+    """[cameras.NAME]: one camera of the device. Each of its tables starts from the device-wide one
+    ([source], [detector], [tracker], [smoother], [motion]): set only what differs."""
+
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    smoother: SmootherConfig = Field(default_factory=SmootherConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+
+    @model_validator(mode="after")
+    def _grace_spans_detections(self) -> CameraConfig:
+        grace_spans_detections(self.detector, self.tracker, self.source)
+        return self
+
+
 class DeviceConfig(Section):
     """The device configuration file (emotion-edge run --config FILE); every key is optional."""
 
@@ -299,33 +357,100 @@ class DeviceConfig(Section):
     web: WebConfig = Field(default_factory=WebConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
-    _base_dir: str | None = PrivateAttr(default=None)
 
     @property
     def base_dir(self) -> str | None:
         """The config file's folder: what relative paths in the file were taken relative to."""
         return self._base_dir
 
+    cameras: dict[str, CameraConfig] = Field(
+        default_factory=dict,
+        description="several cameras in one process: [cameras.NAME] tables, each starting from the sections above; "
+        "none: the one camera of [source], named default",
+    )
+    _base_dir: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cameras_start_from_the_device(cls, data: Any) -> Any:
+        """Each camera's tables are the device-wide ones with the camera's own keys over them, so a
+        camera sets only what differs (Frigate's cameras inherit the global sections the same way)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("cameras"), Mapping):
+            return data
+        cameras = {}
+        for name, own in data["cameras"].items():
+            if not isinstance(own, Mapping):
+                cameras[name] = own  # refused by validation, naming the camera
+                continue
+            merged = dict(own)
+            for section in CAMERA_SECTIONS:
+                device_wide, mine = data.get(section, {}), own.get(section, {})
+                if isinstance(device_wide, Mapping) and isinstance(mine, Mapping):
+                    merged[section] = {**device_wide, **mine}
+            cameras[name] = merged
+        return {**data, "cameras": cameras}
+
     @model_validator(mode="after")
     def _grace_spans_detections(self) -> DeviceConfig:
-        # A track expires at a detection that finds it gone longer than grace_s: a longer gap
-        # between detections would give every face a new id at each one.
-        d, grace = self.detector, self.tracker.grace_s
-        if d.fps is not None:
-            gap, how = 1 / d.fps, f"detector.fps = {d.fps:g}"
-        elif d.interval == "auto":
-            gap, how = 1 / AUTO_DETECT_HZ, "detector.interval = auto"
-        else:
-            gap = d.interval / self.source.fps
-            how = f"detector.interval = {d.interval} at source.fps = {self.source.fps:g}"
-        if d.interval != 1 and gap > grace:
-            raise Rule(
-                "tracker",
-                f"tracker.grace_s = {grace:g} is shorter than the {gap:.3g} s between detections ({how}): every "
-                f"face would get a new id at each detection; raise tracker.grace_s to at least {gap:.3g} or run "
-                "the detector more often",
-            )
+        grace_spans_detections(self.detector, self.tracker, self.source)
         return self
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_names(cls, cameras: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
+        if len(cameras) > MAX_CAMERAS:
+            raise ValueError(
+                f"{len(cameras)} cameras; one device runs at most {MAX_CAMERAS} (each needs its capture and detection)"
+            )
+        for name in cameras:
+            problem = camera_name_problem(name)
+            if problem:
+                raise ValueError(f"camera name {name[:40]!r}: {problem}")
+        seen: dict[str, str] = {}
+        for name, camera in cameras.items():
+            uri = camera.source.uri
+            if uri in seen:
+                raise ValueError(
+                    f"cameras {seen[uri]} and {name} both read {uri[:80]!r}: a camera can be opened once; "
+                    "give each its own source.uri"
+                )
+            seen[uri] = name
+        return cameras
+
+    def camera_configs(self) -> dict[str, CameraConfig]:
+        """Every camera by name: the [cameras.NAME] tables, or without any, [source] as ``default``."""
+        if self.cameras:
+            return dict(self.cameras)
+        return {
+            DEFAULT_CAMERA: CameraConfig(
+                source=self.source,
+                detector=self.detector,
+                tracker=self.tracker,
+                smoother=self.smoother,
+                motion=self.motion,
+            )
+        }
+
+    def single_camera(self) -> DeviceConfig:
+        """The configuration of a command that runs one camera: its one camera's sections in place.
+        Several cameras in one process are not built yet: refused with the way to run them today."""
+        cameras = self.camera_configs()
+        if len(cameras) > 1:
+            raise ConfigError(
+                f"cameras: {len(cameras)} are configured ({', '.join(cameras)}), and this release runs one camera "
+                "per process: give each camera a configuration of its own (one [source], or one [cameras.NAME]) "
+                "and a service of its own"
+            )
+        return self.for_camera(next(iter(cameras)))
+
+    def for_camera(self, name: str) -> DeviceConfig:
+        """This configuration as one camera's device sees it: its sections in place of the device-wide ones."""
+        camera = self.camera_configs()[name]
+        one = self.model_copy(
+            update={section: getattr(camera, section) for section in CAMERA_SECTIONS} | {"cameras": {}}
+        )
+        one._base_dir = self._base_dir
+        return one
 
     def to_dict(self) -> dict[str, Any]:
         """The sections as plain tables (paths as text)."""
@@ -333,7 +458,11 @@ class DeviceConfig(Section):
         return data
 
 
-SECTIONS: dict[str, type[Section]] = {name: f.annotation for name, f in DeviceConfig.model_fields.items()}  # type: ignore[misc]
+SECTIONS: dict[str, type[Section]] = {
+    name: f.annotation  # type: ignore[misc]
+    for name, f in DeviceConfig.model_fields.items()
+    if name != "cameras"  # named tables of sections, set in the file only
+}
 
 
 def load_config(
@@ -353,6 +482,13 @@ def load_config(
         layers.add(DeviceConfig, _without_none(overrides), "command line")
     config = layers.validate(DeviceConfig)
     config._base_dir = str(Path(path).parent) if path is not None else None
+    uri_flag = (overrides or {}).get("source", {}).get("uri")
+    if uri_flag is not None and config.cameras:
+        # [source] is only what the cameras start from: the flag would change none of them, or all.
+        raise ConfigError(
+            f"--source {str(uri_flag)[:80]!r}: this configuration names its cameras ([cameras.NAME] tables); "
+            "set each camera's source.uri in the file instead"
+        )
     return config
 
 
@@ -362,7 +498,8 @@ def _without_none(table: Mapping[str, Any]) -> dict[str, Any]:
 
 def _uri_is_path(key: Key, value: Any) -> bool:
     """A source URI in the file is a path when it is a plain path (not a camera index or a URL)."""
-    return key == ("source", "uri") and not str(value).isdigit() and "://" not in str(value)
+    is_uri = key == ("source", "uri") or (len(key) == 4 and key[0] == "cameras" and key[2:] == ("source", "uri"))
+    return is_uri and not str(value).isdigit() and "://" not in str(value)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -388,6 +525,11 @@ def env_variables(env: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
         if not rest or rest in NOT_CONFIG or rest.startswith(NOT_CONFIG_PREFIXES):
             continue
         lower = rest.lower()
+        if lower.startswith("cameras_"):
+            raise ConfigError(
+                f"{name} (environment): cameras are set in the configuration file, as [cameras.NAME] tables, "
+                "not in variables; the device-wide variables (EMOTION_EDGE_DETECTOR_..., ...) apply to every camera"
+            )
         section = next((s for s in SECTIONS if lower.startswith(s + "_") and len(lower) > len(s) + 1), None)
         if section is not None:
             out.append((name, section, lower[len(section) + 1 :], value))

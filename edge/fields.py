@@ -154,6 +154,14 @@ def _model_of(hint: Any) -> type[BaseModel] | None:
     return base if isinstance(base, type) and issubclass(base, BaseModel) else None
 
 
+def _named_model_of(hint: Any) -> type[BaseModel] | None:
+    """The model of a table of named tables (``dict[str, Model]``, e.g. ``[cameras.NAME]``), or None."""
+    _, base = _optional(hint)
+    args = typing.get_args(base) if typing.get_origin(base) is dict else ()
+    inner = args[1] if len(args) == 2 else None
+    return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+
+
 def _is_file_field(info: Any) -> bool:
     _, base = _optional(info.annotation)
     return base is Path or FILE in info.metadata
@@ -168,6 +176,10 @@ def fold(cls: type[BaseModel], table: Mapping[str, Any]) -> dict[str, Any]:
         sub = _model_of(cls.model_fields[key].annotation) if key in cls.model_fields else None
         if sub is not None and isinstance(value, Mapping):
             out[key] = fold(sub, value)
+            continue
+        named = _named_model_of(cls.model_fields[key].annotation) if key in cls.model_fields else None
+        if named is not None and isinstance(value, Mapping):
+            out[key] = {n: fold(named, t) if isinstance(t, Mapping) else t for n, t in value.items()}
             continue
         nested = next(
             (n for n, f in cls.model_fields.items() if _model_of(f.annotation) and str(key).startswith(n + "_")),
@@ -227,6 +239,21 @@ class Layers:
                     target[key] = {}
                 self.origins[here] = origin
                 self._merge(sub, value, target[key], here, origin, base_dir, is_path)
+                continue
+            named = _named_model_of(info.annotation) if info is not None else None
+            if named is not None and isinstance(value, Mapping):
+                if not isinstance(target.get(key), dict):
+                    target[key] = {}
+                self.origins[here] = origin
+                for name, table in value.items():
+                    at_name: Key = (*here, str(name))
+                    if isinstance(table, Mapping):
+                        if not isinstance(target[key].get(name), dict):
+                            target[key][name] = {}
+                        self._merge(named, table, target[key][name], at_name, origin, base_dir, is_path)
+                    else:
+                        target[key][name] = table
+                        self.origins[at_name] = origin
                 continue
             if base_dir is not None and _relative(value):
                 claimed = is_path is not None and is_path(here, value)
@@ -334,13 +361,16 @@ def _field(cls: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[type[BaseM
     """The model holding the last key of ``loc`` and that key's FieldInfo (None where unknown)."""
     model: type[BaseModel] | None = cls
     info = None
+    name_next = False  # the part after a table of named tables is a name, not a key
     for i, part in enumerate(loc):
-        if model is None or isinstance(part, int):
+        if name_next or model is None or isinstance(part, int):
+            name_next = False
             continue
         info = model.model_fields.get(part)
         if i == len(loc) - 1 or info is None:
             break
-        model = _model_of(info.annotation)
+        named = _named_model_of(info.annotation)
+        model, name_next = (named, True) if named is not None else (_model_of(info.annotation), False)
     return model, info
 
 

@@ -653,7 +653,7 @@ def doctor_config(path: Path | None, source: str | None = None) -> DeviceConfig:
 
     overrides: dict[str, dict[str, Any]] = {"source": {"uri": source}}
     try:
-        return load_config(path, overrides=overrides)
+        return load_config(path, overrides=overrides).single_camera()
     except ConfigError as exc:
         if SERVICE_CREDENTIALS not in str(exc):
             raise
@@ -663,7 +663,7 @@ def doctor_config(path: Path | None, source: str | None = None) -> DeviceConfig:
                 f"{ROOT_PASSWORD_FILE} instead"
             ) from exc
         overrides["mqtt"] = {"auth": {"password_file": str(ROOT_PASSWORD_FILE)}}
-        return load_config(path, overrides=overrides)
+        return load_config(path, overrides=overrides).single_camera()
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

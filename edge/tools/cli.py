@@ -95,7 +95,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
         "detector": {"model": args.detector_model},
     }
-    config = load_config(config_path(args), overrides=overrides)
+    config = load_config(config_path(args), overrides=overrides).single_camera()
     d = config.detector
     found = locate_detector(d.model) if d.kind == "yunet" else None  # as `run` and `demo` find it
     if found is not None and found != d.model:
@@ -135,7 +135,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
         "detector": {"model": args.detector_model},
     }
-    config = load_config(config_path(args), overrides=overrides)
+    config = load_config(config_path(args), overrides=overrides).single_camera()
     found = locate_detector(config.detector.model) if config.detector.kind == "yunet" else None
     yunet = Path(found or config.detector.model)
     checker = yunet if config.detector.kind == "yunet" and yunet.is_file() else None

@@ -127,7 +127,7 @@ def demo_config(
         # The live view, on this machine only: what the device sees, in the browser.
         "web": {"enabled": web_port is not None, "host": "127.0.0.1", "port": web_port or 0},
     }
-    return load_config(args.config, overrides=overrides)
+    return load_config(args.config, overrides=overrides).single_camera()
 
 
 def free_port(wanted: int) -> int:
@@ -173,7 +173,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     configured = load_config(
         args.config, overrides={"detector": {"model": args.detector_model}, "model": {"path": args.model}}
-    )
+    ).single_camera()
     detector = find_detector(configured.detector.model if configured.detector.kind == "yunet" else None)
     check_model(Path(configured.model.path))
     source = args.source

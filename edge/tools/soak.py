@@ -129,7 +129,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     if every < 1:
         raise ValueError(f"--sample-every must be at least 1, got {every}")
     overrides: dict[str, dict[str, Any]] = {"model": {"path": args.model}, "detector": {"model": args.detector_model}}
-    config = load_config(args.config, overrides=overrides)
+    config = load_config(args.config, overrides=overrides).single_camera()
     try:
         detector = find_detector(config.detector.model if config.detector.kind == "yunet" else None)
         source = args.source or _demo_clip(detector)
