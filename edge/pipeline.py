@@ -299,9 +299,12 @@ def crop_policy(model_policy: CropPolicy, margin: float | None, align: bool | No
     return policy
 
 
-def build_pipeline(config: DeviceConfig, while_building: BuildWatch | None = None) -> FacePipeline:
+def build_pipeline(
+    config: DeviceConfig, while_building: BuildWatch | None = None, classifier: Classifier | None = None
+) -> FacePipeline:
     """Load the detector and the classifier once; every frame reuses them. ``while_building`` is
-    entered around a TensorRT engine build (the service tells systemd the start is progressing)."""
+    entered around a TensorRT engine build (the service tells systemd the start is progressing).
+    ``classifier``: one already loaded, shared with other cameras' pipelines (``edge.cameras``)."""
     import cv2
 
     d, m = config.detector, config.model
@@ -332,7 +335,8 @@ def build_pipeline(config: DeviceConfig, while_building: BuildWatch | None = Non
         m.rebuild_engine,
         while_building,
     )
-    classifier = load_classifier(m.path, m.backend, threads=m.threads, engine=engine)
+    if classifier is None:
+        classifier = load_classifier(m.path, m.backend, threads=m.threads, engine=engine)
     policy = crop_policy(classifier.info.crop, m.crop_margin, m.crop_align)
     if policy != classifier.info.crop:
         log.info("crop policy %s overrides the model's %s", policy, classifier.info.crop)

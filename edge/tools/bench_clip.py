@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CLIP_VERSION = 1  # bump when the clip's recipe changes, so stale cached clips are not reused
 WIDTH, HEIGHT = 640, 480
+VARIANT_STEP = 7  # photo slots between one variant's start and the next's (a camera each)
 LAYOUTS = {1: ((WIDTH, HEIGHT), 280, 40.0), 4: ((WIDTH // 2, HEIGHT // 2), 200, 15.0)}  # cell, photo height, drift
 
 
@@ -33,8 +34,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "emotion-edge"
 
 
-def clip_path(faces: int, cache_dir: Path | None = None) -> Path:
-    return (cache_dir or default_cache_dir()) / "bench" / f"wild-{WIDTH}x{HEIGHT}-{faces}face-v{CLIP_VERSION}.avi"
+def clip_path(faces: int, cache_dir: Path | None = None, variant: int = 0) -> Path:
+    """``variant``: another clip of the same kind (other photos in another order), one per camera of
+    ``bench --cameras``; 0 is the clip every other benchmark uses."""
+    other = f"-{variant}" if variant else ""
+    return (
+        (cache_dir or default_cache_dir()) / "bench" / f"wild-{WIDTH}x{HEIGHT}-{faces}face{other}-v{CLIP_VERSION}.avi"
+    )
 
 
 def wild_photos(wild_dir: Path) -> list[Path]:
@@ -95,12 +101,14 @@ def make_bench_clip(
     hold: int = 10,
     detector_model: Path | None = None,
     seed: int = 0,
+    variant: int = 0,
 ) -> Path:
-    """Write the clip to ``out`` (an .avi, MJPG) and its facts to ``out`` with .json; returns ``out``."""
+    """Write the clip to ``out`` (an .avi, MJPG) and its facts to ``out`` with .json; returns ``out``.
+    ``variant`` starts the photos elsewhere (and the background's noise), so cameras differ."""
     if faces not in LAYOUTS:
         raise ValueError(f"a benchmark clip has {' or '.join(map(str, LAYOUTS))} faces per frame, not {faces}")
     (cell_w, cell_h), photo_h, drift = LAYOUTS[faces]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + variant)
     background = _background(rng)
     paths = wild_photos(wild_dir)
     loaded = [cv2.imread(str(p)) for p in paths]
@@ -123,7 +131,7 @@ def make_bench_clip(
             frame = background.copy()
             for k, (cx, cy) in enumerate(cells):
                 # Each cell moves through the photos at its own offset, so the four faces differ.
-                slot = t // hold + k * (len(usable) // faces)
+                slot = t // hold + k * (len(usable) // faces) + variant * VARIANT_STEP
                 index = usable[slot % len(usable)]
                 used.add(index)
                 dx = drift * math.sin(2 * math.pi * t / 90 + k)
@@ -143,6 +151,7 @@ def make_bench_clip(
         "photos_checked_by_detector": detector_model is not None,
         "wild_dir": str(wild_dir),
         "version": CLIP_VERSION,
+        "variant": variant,
     }
     out.with_suffix(".json").write_text(json.dumps(facts, indent=2) + "\n")
     log.info("wrote benchmark clip %s: %d frames, %d face(s) each, %d photos", out, frames, faces, len(used))
@@ -150,28 +159,28 @@ def make_bench_clip(
 
 
 def cached_bench_clip(
-    wild_dir: Path, faces: int, cache_dir: Path | None = None, detector_model: Path | None = None
+    wild_dir: Path, faces: int, cache_dir: Path | None = None, detector_model: Path | None = None, variant: int = 0
 ) -> Path:
     """The cached clip for ``faces``, made first if it is not there yet."""
-    path = clip_path(faces, cache_dir)
+    path = clip_path(faces, cache_dir, variant)
     if path.is_file() and path.with_suffix(".json").is_file():
         return path
-    return make_bench_clip(wild_dir, faces, path, detector_model=detector_model)
+    return make_bench_clip(wild_dir, faces, path, detector_model=detector_model, variant=variant)
 
 
 def cached_bench_clip_apart(
-    wild_dir: Path, faces: int, cache_dir: Path | None = None, detector_model: Path | None = None
+    wild_dir: Path, faces: int, cache_dir: Path | None = None, detector_model: Path | None = None, variant: int = 0
 ) -> Path:
     """``cached_bench_clip``, made in a child process when it is not cached yet: decoding the photos
     and encoding the video take hundreds of MB that would otherwise stay in the benchmark's peak
     RSS, which must be the loop's own (first run and cached run alike)."""
-    path = clip_path(faces, cache_dir)
+    path = clip_path(faces, cache_dir, variant)
     if path.is_file() and path.with_suffix(".json").is_file():
         return path
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        made: Path = pool.apply(cached_bench_clip, (wild_dir, faces, cache_dir, detector_model))
+        made: Path = pool.apply(cached_bench_clip, (wild_dir, faces, cache_dir, detector_model, variant))
     return made
 
 

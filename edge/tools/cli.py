@@ -67,6 +67,14 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--cache-dir", type=Path, help=CACHE_DIR_HELP)
     p.add_argument(
+        "--cameras",
+        type=int,
+        choices=range(1, 9),
+        metavar="N",
+        help="N cameras (1-8), each a different clip with --faces faces paced at --pace (default 30) fps: one "
+        "process sharing one classifier, then N separate processes; per-camera fps and latency, CPU, peak RSS",
+    )
+    p.add_argument(
         "--compare",
         action="store_true",
         help="compare the settings (every frame; auto: motion gate, detection interval, per-face rate) on the "
@@ -83,6 +91,8 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.compare:
         return cmd_compare(args)
+    if args.cameras is not None:
+        return cmd_bench_cameras(args)
     from edge.config import load_config
     from edge.tools.bench import format_report, run_bench, with_source
     from edge.tools.bench_clip import cached_bench_clip_apart
@@ -112,6 +122,59 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.source is None:
         report["clip_faces_per_frame"] = args.faces
     print(format_report(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_bench_cameras(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.tools.bench_cameras import compare, format_cameras_report, run_one_process, run_separate_processes
+    from edge.tools.bench_clip import cached_bench_clip_apart
+
+    for flag, given in (("--source", args.source), ("--web", args.web)):
+        if given:
+            raise ValueError(f"--cameras makes each camera a clip of its own: leave out {flag}")
+    pace = 30.0 if args.pace is None else args.pace
+    if pace <= 0:
+        raise ValueError(f"--pace must be a positive frame rate, got {args.pace}")
+    if args.frames < 1 or args.warmup < 0:
+        raise ValueError(f"--frames must be at least 1 and --warmup 0 or more, got {args.frames} and {args.warmup}")
+    overrides: dict[str, dict[str, Any]] = {
+        "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
+        "detector": {"model": args.detector_model},
+    }
+    config = load_config(config_path(args), overrides=overrides).single_camera()
+    found = locate_detector(config.detector.model) if config.detector.kind == "yunet" else None
+    if found is not None and found != config.detector.model:
+        config = config.model_copy(update={"detector": config.detector.model_copy(update={"model": found})})
+    yunet = Path(config.detector.model)
+    checker = yunet if config.detector.kind == "yunet" and yunet.is_file() else None
+    clips = [
+        str(cached_bench_clip_apart(args.wild, args.faces, args.cache_dir, checker, variant=i))
+        for i in range(args.cameras)
+    ]
+    one = run_one_process(config, clips, args.frames, pace, args.warmup)
+    separate = None
+    if args.cameras > 1:
+        extra = ["--detector-model", str(config.detector.model), "--model", str(config.model.path)]
+        if args.config:
+            extra += ["--config", str(args.config)]
+        if args.backend:
+            extra += ["--backend", args.backend]
+        if args.threads is not None:
+            extra += ["--threads", str(args.threads)]
+        separate = run_separate_processes(clips, args.frames, pace, args.warmup, extra)
+    report = {
+        "cameras": args.cameras,
+        "faces_per_clip_frame": args.faces,
+        "pace_fps": pace,
+        "frames": args.frames,
+        "warmup": args.warmup,
+        **compare(one, separate),
+    }
+    print(format_cameras_report(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")

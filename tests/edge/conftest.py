@@ -137,3 +137,25 @@ def mjpeg_camera() -> Iterator[MjpegCamera]:
     camera = MjpegCamera(frames_per_connection=8)
     yield camera
     camera.unplug()
+
+
+@pytest.fixture(scope="module")
+def real_face_crops(wild_dir: Path, yunet_model: Path, shipped_model: Path) -> np.ndarray:
+    """Faces YuNet finds in the first real photos, cropped by the shipped model's own policy."""
+    import cv2
+
+    from edge.align import crop_faces
+    from edge.detect import create_detector
+    from edge.model_meta import read_onnx_metadata
+    from edge.tools.bench_clip import wild_photos
+
+    detector = create_detector("yunet", yunet_model, max_side=640)
+    policy = read_onnx_metadata(str(shipped_model)).crop
+    crops = []
+    for photo in wild_photos(wild_dir)[:16]:
+        frame = cv2.imread(str(photo))
+        faces = detector.detect(frame)[:1]
+        if faces:
+            crops.append(crop_faces(frame, faces, policy))
+    assert len(crops) >= 8, "too few faces found in the real photos"
+    return np.concatenate(crops)

@@ -65,28 +65,6 @@ def test_the_shipped_int8_model_keeps_its_accuracy_on_this_cpu(shipped_model: Pa
     assert abs(top1["int8"] - top1["fp32"]) < 0.01, top1
 
 
-@pytest.fixture(scope="module")
-def real_face_crops(wild_dir: Path, yunet_model: Path, shipped_model: Path) -> np.ndarray:
-    """Faces YuNet finds in the first real photos, cropped by the shipped model's own policy."""
-    import cv2
-
-    from edge.align import crop_faces
-    from edge.detect import create_detector
-    from edge.model_meta import read_onnx_metadata
-    from edge.tools.bench_clip import wild_photos
-
-    detector = create_detector("yunet", yunet_model, max_side=640)
-    policy = read_onnx_metadata(str(shipped_model)).crop
-    crops = []
-    for photo in wild_photos(wild_dir)[:16]:
-        frame = cv2.imread(str(photo))
-        faces = detector.detect(frame)[:1]
-        if faces:
-            crops.append(crop_faces(frame, faces, policy))
-    assert len(crops) >= 8, "too few faces found in the real photos"
-    return np.concatenate(crops)
-
-
 @pytest.mark.shared
 def test_a_model_calibrated_at_temperature_two_publishes_the_softened_scores(
     tmp_path: Path, shipped_model: Path, real_face_crops: np.ndarray
