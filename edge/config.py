@@ -432,14 +432,13 @@ class DeviceConfig(Section):
         }
 
     def single_camera(self) -> DeviceConfig:
-        """The configuration of a command that runs one camera: its one camera's sections in place.
-        Several cameras in one process are not built yet: refused with the way to run them today."""
+        """The configuration of a command that works on one camera: its one camera's sections in
+        place. Several are refused, naming them (``run`` runs several: ``edge.service.cameras``)."""
         cameras = self.camera_configs()
         if len(cameras) > 1:
             raise ConfigError(
-                f"cameras: {len(cameras)} are configured ({', '.join(cameras)}), and this release runs one camera "
-                "per process: give each camera a configuration of its own (one [source], or one [cameras.NAME]) "
-                "and a service of its own"
+                f"cameras: {len(cameras)} are configured ({', '.join(cameras)}), and this command works on one: "
+                "give it a configuration with one camera (one [source], or one [cameras.NAME]); run runs them all"
             )
         return self.for_camera(next(iter(cameras)))
 

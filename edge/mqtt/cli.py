@@ -153,6 +153,11 @@ def add_mqtt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     f.add_argument("--prefix", help="Home Assistant's discovery prefix (default homeassistant, or the config's)")
     f.add_argument(
+        "--camera-names",
+        help="comma-separated camera names of a several-camera device: their entities and retained streams too "
+        "(default: --config's [cameras.NAME] tables)",
+    )
+    f.add_argument(
         "--timeout", type=float, default=10.0, help=f"{TIMEOUT_HELP} (to reach it and acknowledge it all; default 10)"
     )
     add_broker_flags(f)
@@ -185,12 +190,34 @@ def cmd_forget(args: argparse.Namespace) -> int:
     config = MqttConfig.from_dict(table, base_dir=base_dir)
     device_id = args.device_id if args.device_id is not None else config.resolved_device_id
     check_level("--device-id", device_id)
-    done = forget(config, device_id, timeout_s=args.timeout)
+    cameras = forget_cameras(args)
+    done = forget(config, device_id, timeout_s=args.timeout, cameras=cameras)
     print(
         f"forgot {device_id!r} on {config.host}:{config.resolved_port}: {len(done.topics)} retained topics "
         f"cleared (Home Assistant discovery under {config.discovery.prefix}/, state under {config.base}/{device_id}/)"
     )
     return 0
+
+
+def forget_cameras(args: argparse.Namespace) -> list[str]:
+    """The camera names ``--camera-names`` gives, else those of ``--config``'s [cameras.NAME] tables."""
+    from edge.config import camera_name_problem
+    from edge.mqtt.config import ConfigError
+
+    if args.camera_names is not None:
+        names = [n.strip() for n in args.camera_names.split(",") if n.strip()]
+    elif args.config is not None:
+        from edge.config import read_toml
+
+        tables = read_toml(Path(args.config)).get("cameras", {})
+        names = list(tables) if isinstance(tables, dict) else []
+    else:
+        names = []
+    for name in names:
+        problem = camera_name_problem(name)
+        if problem:
+            raise ConfigError(f"--camera-names: camera name {name[:40]!r}: {problem}")
+    return names
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -193,6 +193,53 @@ def entity_configs(
     }
 
 
+# A camera's entities on a several-camera device (object id ``<camera>_<entity>``), as Frigate gives
+# each camera its own sensors on one device.
+CAMERA_ENTITIES = (
+    ("sensor", "emotion"),
+    ("sensor", "faces"),
+    ("binary_sensor", "occupancy"),
+    ("binary_sensor", "problem"),
+)
+# The device's own entities when its cameras have theirs: the streams are the cameras'.
+DEVICE_ENTITIES_WITH_CAMERAS = (("sensor", "fps"), ("sensor", "latency"), ("binary_sensor", "problem"))
+
+
+def _camera_title(camera: str) -> str:
+    return camera.replace("_", " ").replace("-", " ").capitalize()
+
+
+def camera_entity_configs(
+    topics: Topics, camera: str, device_configs: dict[tuple[str, str], dict[str, Any]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """A camera's Emotion, Faces, Occupancy and Problem, made from the device's own entities: the
+    stream ones read the camera's presence topic, Problem its part of the device's stats."""
+    stream = topics.for_camera(camera)
+    title = _camera_title(camera)
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for component, entity in CAMERA_ENTITIES:
+        config = dict(device_configs[(component, entity)])
+        config["name"] = f"{title} {config['name']}"
+        config["unique_id"] = f"{config['unique_id'].rsplit('_', 1)[0]}_{ha_object_id(camera)}_{entity}"
+        if entity == "problem":
+            part = f"value_json.cameras[{camera!r}]"
+            config["value_template"] = (
+                f"{{{{ 'OFF' if ({part}.state if value_json.cameras is defined and {camera!r} in value_json.cameras "
+                "else 'ok') == 'ok' else 'ON' }}"
+            )
+            config["json_attributes_template"] = (
+                f"{{{{ {{'health': {part}.state, 'reasons': {part}.reasons}} | tojson "
+                f"if value_json.cameras is defined and {camera!r} in value_json.cameras else '{{}}' }}}}"
+            )
+            config["entity_category"] = "diagnostic"
+        else:
+            for key in ("state_topic", "json_attributes_topic"):
+                if key in config:
+                    config[key] = stream.presence
+        out[(component, f"{ha_object_id(camera)}_{entity}")] = config
+    return out
+
+
 def discovery_messages(
     prefix: str,
     topics: Topics,
@@ -201,17 +248,34 @@ def discovery_messages(
     classes: Sequence[str],
     qos: int,
     info: DeviceInfo | None = None,
+    cameras: Sequence[str] = (),
 ) -> list[Message]:
+    """The retained discovery configs: the device's entities; with ``cameras``, each camera's
+    Emotion, Faces, Occupancy and Problem beside the device's Frame rate, Latency and Problem."""
     configs = entity_configs(topics, model_name, model_version, classes, info)
+    if cameras:
+        mine = {key: configs[key] for key in DEVICE_ENTITIES_WITH_CAMERAS}
+        for camera in cameras:
+            mine.update(camera_entity_configs(topics, camera, configs))
+        configs = mine
     return [
         Message(ha_config(prefix, component, topics.device_id, object_id), encode(config), qos=qos, retain=True)
         for (component, object_id), config in configs.items()
     ]
 
 
-def forget_messages(prefix: str, topics: Topics, qos: int = 1) -> list[Message]:
+def forget_messages(prefix: str, topics: Topics, qos: int = 1, cameras: Sequence[str] = ()) -> list[Message]:
     """Empty retained messages that remove the device from Home Assistant (an empty config deletes
     its entity; the device goes with its last entity) and clear what it left retained on the
-    broker (availability, emotion, presence)."""
+    broker (availability, emotion, presence; with ``cameras``, each camera's too)."""
     configs = [ha_config(prefix, component, topics.device_id, object_id) for component, object_id in ENTITIES]
-    return [Message(topic, b"", qos=qos, retain=True) for topic in [*configs, *topics.retained]]
+    for camera in cameras:
+        configs += [
+            ha_config(prefix, component, topics.device_id, f"{ha_object_id(camera)}_{entity}")
+            for component, entity in CAMERA_ENTITIES
+        ]
+    retained = [*topics.retained]
+    for camera in cameras:
+        stream = topics.for_camera(camera)
+        retained += [stream.emotion, stream.presence]
+    return [Message(topic, b"", qos=qos, retain=True) for topic in [*configs, *retained]]

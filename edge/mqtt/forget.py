@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge.mqtt.config import MqttConfig
@@ -35,13 +36,20 @@ class Forgotten:
     topics: list[str]
 
 
-def forget(config: MqttConfig, device_id: str, prefix: str | None = None, timeout_s: float = 10.0) -> Forgotten:
+def forget(
+    config: MqttConfig,
+    device_id: str,
+    prefix: str | None = None,
+    timeout_s: float = 10.0,
+    cameras: Sequence[str] = (),
+) -> Forgotten:
     """Publish the empty retained messages for ``device_id`` (configs under ``prefix``, default the
-    configuration's discovery prefix) and wait until the broker has acknowledged them all."""
+    configuration's discovery prefix; ``cameras``: a several-camera device's cameras too) and wait
+    until the broker has acknowledged them all."""
     from edge.mqtt.client.link import Link  # paho loads only when the command runs
 
     topics = Topics(config.base, device_id)
-    messages = forget_messages(prefix or config.discovery.prefix, topics, qos=1)
+    messages = forget_messages(prefix or config.discovery.prefix, topics, qos=1, cameras=cameras)
     outbox = Outbox(1)
     for message in messages:
         outbox.put(message)  # retained: state, each on its own topic, never dropped

@@ -14,16 +14,27 @@ OFFLINE = "offline"
 
 @dataclass(frozen=True)
 class Topics:
+    """A device's topics; with ``camera``, a camera's stream (faces, emotion, presence) one level
+    below the device (``<base>/<device_id>/<camera>/emotion``), while availability and stats stay
+    the device's. A one-camera device has no camera level: today's topics."""
+
     base: str
     device_id: str
+    camera: str | None = None
 
     def __post_init__(self) -> None:
         check_base(self.base)
         check_level("mqtt.device_id", self.device_id)
+        if self.camera is not None:
+            check_level("camera name", self.camera)
 
     @property
     def root(self) -> str:
         return f"{self.base}/{self.device_id}"
+
+    @property
+    def stream_root(self) -> str:
+        return f"{self.root}/{self.camera}" if self.camera is not None else self.root
 
     @property
     def availability(self) -> str:
@@ -31,11 +42,11 @@ class Topics:
 
     @property
     def faces(self) -> str:
-        return f"{self.root}/faces"
+        return f"{self.stream_root}/faces"
 
     @property
     def emotion(self) -> str:
-        return f"{self.root}/emotion"
+        return f"{self.stream_root}/emotion"
 
     @property
     def stats(self) -> str:
@@ -43,11 +54,14 @@ class Topics:
 
     @property
     def presence(self) -> str:
-        return f"{self.root}/presence"
+        return f"{self.stream_root}/presence"
+
+    def for_camera(self, camera: str) -> Topics:
+        return Topics(self.base, self.device_id, camera)
 
     @property
     def retained(self) -> tuple[str, ...]:
-        """Every topic the device leaves a retained message on."""
+        """Every topic the device (or this camera's stream) leaves a retained message on."""
         return (self.availability, self.emotion, self.presence)
 
 

@@ -87,6 +87,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if len(config.camera_configs()) > 1:
+        from edge.service.cameras import run_cameras
+
+        return run_cameras(config, max_frames=args.max_frames)
     return run_device(config.single_camera(), max_frames=args.max_frames)
 
 

@@ -111,7 +111,7 @@ def test_cameras_are_not_set_from_variables_and_source_is_not_overridden_under_t
         load_config(path, env={}, overrides={"source": {"uri": "/dev/video3"}})
 
 
-def test_a_configuration_with_two_cameras_is_refused_by_run_in_one_line_until_they_run_in_one_process(
+def test_a_command_that_works_on_one_camera_refuses_two_in_one_line_and_print_config_shows_them(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "two.toml"
@@ -125,12 +125,12 @@ def test_a_configuration_with_two_cameras_is_refused_by_run_in_one_line_until_th
     )  # fmt: skip
     assert printed.returncode == 0 and "[cameras.door.source]" in printed.stdout
     done = subprocess.run(
-        [sys.executable, "-m", "emotion_edge.cli", "run", "--config", str(path)],
+        [sys.executable, "-m", "emotion_edge.cli", "bench", "--config", str(path)],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert "cameras: 2 are configured (door, desk)" in line and "a service of its own" in line
+    assert "cameras: 2 are configured (door, desk), and this command works on one" in line
 
 
 @pytest.mark.shared

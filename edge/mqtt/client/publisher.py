@@ -41,9 +41,13 @@ class MqttPublisher:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         device: DeviceInfo | None = None,
+        cameras: Sequence[str] = (),
     ) -> None:
         """``device``: the hardware and live-view address Home Assistant's device page shows
-        (default: this machine's board, no address)."""
+        (default: this machine's board, no address). ``cameras``: the names of a several-camera
+        device; each gets its stream under ``<base>/<device_id>/<camera>/`` (``camera(name)`` is its
+        sink) and one connection, availability and stats serve them all. None: one camera on the
+        device's own topics, the publisher itself its sink."""
         self.config = config
         self.model_name = model_name
         self.model_version = model_version
@@ -54,14 +58,11 @@ class MqttPublisher:
         self._wall = wall_clock
         self._started = clock()
         rate, qos = config.rate, config.qos
-        self._faces = FacesThrottle(rate.faces_interval_ms / 1000.0, rate.faces_min_interval_ms / 1000.0)
-        self._emotion = MainEmotion(rate.emotion_none_after_s, start=self._started)
         self._stats = Interval(rate.stats_interval_s)
-        self._presence = PresenceThrottle(rate.presence_interval_s, rate.faces_min_interval_ms / 1000.0)
         self._last_stats: Message | None = None
         self._outbox = Outbox(config.queue_size)
-        self._latest_faces = 0
-        self._last_frame_at = self._started
+        self._lock = threading.Lock()  # several cameras' loops report from their own threads
+        self._camera_stats: dict[str, Mapping[str, Any]] = {}
         self._unencodable = 0
         self._unencodable_reported = 0  # as of the last stats report
         self._last_error = ""
@@ -75,16 +76,14 @@ class MqttPublisher:
         subscriptions: list[tuple[str, int]] = []
         if config.discovery.enabled:
             for message in discovery_messages(
-                config.discovery.prefix, self.topics, model_name, model_version, self.classes, qos.discovery, device
-            ):
+                config.discovery.prefix, self.topics, model_name, model_version, self.classes, qos.discovery, device,
+                cameras=list(cameras),
+            ):  # fmt: skip
                 self._outbox.put(message)
             subscriptions.append((ha_status(config.discovery.prefix), 1))
-        # Presence is state, so it is there from the start: an empty room reads 0 faces at once, even
-        # where the broker still holds the count of an earlier run.
-        self._put(
-            self.topics.presence, presence_payload(wall_clock(), 0, False, NONE_EMOTION, None), qos.presence, True
-        )
-        self._presence.sent(-math.inf, (0, False, NONE_EMOTION), ())
+        self.cameras = list(cameras)
+        self._streams = {name: _Stream(self, self.topics.for_camera(name)) for name in cameras}
+        self._own = _Stream(self, self.topics) if not cameras else None
         self._link = Link(
             config,
             config.resolved_client_id,
@@ -112,64 +111,60 @@ class MqttPublisher:
         )
 
     def handle_frame(self, result: FrameResult) -> None:
-        if self._closed:
-            return
-        now = self._clock()
-        try:
-            self._latest_faces = len(result.faces)
-            self._last_frame_at = now
-            faces = {f.face_id: f.emotion for f in result.faces}
-            if self._faces.due(now, faces):
-                self._put(self.topics.faces, faces_payload(result), self.config.qos.faces, retain=False)
-                self._faces.sent(now, faces)
-            main = result.main_face
-            emotion = self._emotion.update(now, main.emotion if main is not None else None)
-            if emotion is not None:
-                payload = emotion_payload(result.timestamp, emotion, main)
-                self._put(self.topics.emotion, payload, self.config.qos.emotion, retain=True)
-                self._emotion.sent(emotion)
-            self._update_presence(now, result)
-        except (ValueError, TypeError, AttributeError) as exc:
-            self._count_error(f"frame {getattr(result, 'frame_index', '?')}", exc)
+        if self._own is not None:
+            self._own.handle_frame(result)
 
     def handle_idle(self) -> None:
         """No frame was processed just now (the camera is away, frames fail). After
         ``emotion_none_after_s`` without a processed frame the emotion goes to ``none`` and the
         stats' ``faces`` to 0: nothing stale is left standing, the previous run's emotion included."""
-        if self._closed:
-            return
-        now = self._clock()
-        if now - self._last_frame_at < self.config.rate.emotion_none_after_s:
-            return
-        self._latest_faces = 0
-        emotion = self._emotion.update(now, None)
-        if emotion is not None:
-            try:
-                self._put(
-                    self.topics.emotion, emotion_payload(self._wall(), emotion, None), self.config.qos.emotion, True
-                )
-            except (ValueError, TypeError) as exc:
-                self._count_error("emotion", exc)
-                return
-            self._emotion.sent(emotion)
+        if self._own is not None:
+            self._own.handle_idle()
 
     def handle_stats(self, stats: dict[str, Any]) -> None:
+        if self._closed or self._own is None:
+            return
+        now = self._clock()
+        with self._lock:
+            if not self._stats.due(now):
+                return
+            self._publish_stats(now, stats if isinstance(stats, Mapping) else {}, self._own.latest_faces)
+
+    def camera(self, name: str) -> CameraSink:
+        """The sink of one camera of a several-camera device (its loop's frames, idles and stats)."""
+        return CameraSink(self, name)
+
+    def _camera_report(self, name: str, stats: Mapping[str, Any]) -> None:
+        """One camera's loop reported: the device's stats go out when due, with every camera's latest."""
         if self._closed:
             return
         now = self._clock()
-        if not self._stats.due(now):
-            return
+        with self._lock:
+            self._camera_stats[name] = stats
+            if not self._stats.due(now):
+                return
+            figures = device_figures(
+                {
+                    n: self._camera_stats.get(n, {"state": "degraded", "reasons": ["no report yet"]})
+                    for n in self.cameras
+                }
+            )
+            self._publish_stats(now, figures, sum(s.latest_faces for s in self._streams.values()))
+
+    def _publish_stats(self, now: float, loop: Mapping[str, Any], faces: int) -> None:
         try:
             payload = stats_payload(
-                self._with_own_health(stats if isinstance(stats, Mapping) else {}),
+                self._with_own_health(loop),
                 ts=self._wall(),
                 uptime_s=now - self._started,
-                faces=self._latest_faces,
+                faces=faces,
                 backend=self.backend,
                 model_name=self.model_name,
                 model_version=self.model_version,
                 mqtt=self.figures(),
             )
+            if isinstance(loop.get("cameras"), Mapping):
+                payload["cameras"] = loop["cameras"]
             message = Message(self.topics.stats, encode(payload), self.config.qos.stats, retain=False)
             self._last_stats = message  # Home Assistant's birth message gets the latest figures again
             self._outbox.put(message)
@@ -244,20 +239,6 @@ class MqttPublisher:
     def _put(self, topic: str, payload: Mapping[str, Any], qos: int, retain: bool) -> None:
         self._outbox.put(Message(topic, encode(payload), qos, retain))
 
-    def _update_presence(self, now: float, result: FrameResult) -> None:
-        """The retained presence state: on a change of the face count, the occupancy or the
-        emotion, and while a face is in view at most every ``presence_interval_s``. Occupancy
-        follows the emotion topic's hold: it ends when the emotion becomes ``none``."""
-        emotion = self._emotion.current or NONE_EMOTION
-        occupied = bool(result.faces) or emotion != NONE_EMOTION
-        main = result.main_face if result.faces else None
-        key = (len(result.faces), occupied, emotion)
-        detail = (round(float(main.score), 2), int(main.face_id)) if main is not None else None
-        if self._presence.due(now, key, detail or ()):
-            payload = presence_payload(result.timestamp, len(result.faces), occupied, emotion, main)
-            self._put(self.topics.presence, payload, self.config.qos.presence, retain=True)
-            self._presence.sent(now, key, detail or ())
-
     def _count_error(self, what: str, exc: Exception) -> None:
         self._unencodable += 1
         self._last_error = f"{what}: {' '.join(str(exc).split())[:200]}"
@@ -283,3 +264,141 @@ class MqttPublisher:
             stats = self._last_stats
             if stats is not None:
                 self._outbox.put(stats)
+
+
+class _Stream:
+    """One camera's faces, emotion and presence, on its topics (the device's own for one camera)."""
+
+    def __init__(self, publisher: MqttPublisher, topics: Topics) -> None:
+        self.p = publisher
+        self.topics = topics
+        rate, qos = publisher.config.rate, publisher.config.qos
+        self._faces = FacesThrottle(rate.faces_interval_ms / 1000.0, rate.faces_min_interval_ms / 1000.0)
+        self._emotion = MainEmotion(rate.emotion_none_after_s, start=publisher._started)
+        self._presence = PresenceThrottle(rate.presence_interval_s, rate.faces_min_interval_ms / 1000.0)
+        self.latest_faces = 0
+        self._last_frame_at = publisher._started
+        # Presence is state, so it is there from the start: an empty room reads 0 faces at once, even
+        # where the broker still holds the count of an earlier run.
+        publisher._put(
+            topics.presence, presence_payload(publisher._wall(), 0, False, NONE_EMOTION, None), qos.presence, True
+        )
+        self._presence.sent(-math.inf, (0, False, NONE_EMOTION), ())
+
+    def handle_frame(self, result: FrameResult) -> None:
+        p = self.p
+        if p._closed:
+            return
+        now = p._clock()
+        try:
+            self.latest_faces = len(result.faces)
+            self._last_frame_at = now
+            faces = {f.face_id: f.emotion for f in result.faces}
+            if self._faces.due(now, faces):
+                p._put(self.topics.faces, faces_payload(result), p.config.qos.faces, retain=False)
+                self._faces.sent(now, faces)
+            main = result.main_face
+            emotion = self._emotion.update(now, main.emotion if main is not None else None)
+            if emotion is not None:
+                payload = emotion_payload(result.timestamp, emotion, main)
+                p._put(self.topics.emotion, payload, p.config.qos.emotion, retain=True)
+                self._emotion.sent(emotion)
+            self._update_presence(now, result)
+        except (ValueError, TypeError, AttributeError) as exc:
+            p._count_error(f"frame {getattr(result, 'frame_index', '?')}", exc)
+
+    def handle_idle(self) -> None:
+        p = self.p
+        if p._closed:
+            return
+        now = p._clock()
+        if now - self._last_frame_at < p.config.rate.emotion_none_after_s:
+            return
+        self.latest_faces = 0
+        emotion = self._emotion.update(now, None)
+        if emotion is not None:
+            try:
+                p._put(self.topics.emotion, emotion_payload(p._wall(), emotion, None), p.config.qos.emotion, True)
+            except (ValueError, TypeError) as exc:
+                p._count_error("emotion", exc)
+                return
+            self._emotion.sent(emotion)
+
+    def _update_presence(self, now: float, result: FrameResult) -> None:
+        """The retained presence state: on a change of the face count, the occupancy or the
+        emotion, and while a face is in view at most every ``presence_interval_s``. Occupancy
+        follows the emotion topic's hold: it ends when the emotion becomes ``none``."""
+        emotion = self._emotion.current or NONE_EMOTION
+        occupied = bool(result.faces) or emotion != NONE_EMOTION
+        main = result.main_face if result.faces else None
+        key = (len(result.faces), occupied, emotion)
+        detail = (round(float(main.score), 2), int(main.face_id)) if main is not None else None
+        if self._presence.due(now, key, detail or ()):
+            payload = presence_payload(result.timestamp, len(result.faces), occupied, emotion, main)
+            self.p._put(self.topics.presence, payload, self.p.config.qos.presence, retain=True)
+            self._presence.sent(now, key, detail or ())
+
+
+class CameraSink:
+    """The ``ResultSink`` of one camera of a several-camera device: its loop's frames go to the
+    camera's stream, its stats into the device's report. Closing it closes nothing: the device's
+    publisher is closed once, after every camera's loop."""
+
+    def __init__(self, publisher: MqttPublisher, name: str) -> None:
+        self.publisher, self.name = publisher, name
+        self._stream = publisher._streams[name]
+
+    def handle_frame(self, result: FrameResult) -> None:
+        self._stream.handle_frame(result)
+
+    def handle_idle(self) -> None:
+        self._stream.handle_idle()
+
+    def handle_stats(self, stats: dict[str, Any]) -> None:
+        self.publisher._camera_report(self.name, stats if isinstance(stats, Mapping) else {})
+
+    def close(self) -> None:
+        return None
+
+
+# A camera's figures in the device's stats: its health, rate and latency, what its loop reported.
+CAMERA_FIGURES = ("state", "reasons", "source", "fps", "frames", "faces_per_frame", "dropped_frames", "frame_errors")
+
+
+def device_figures(cameras: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The device's health and figures from its cameras' latest reports: ``degraded`` while any
+    camera is not ok (each reason named with its camera), ``failed`` only when every camera is; fps
+    and frames summed; latency the worst camera's (the figure a subscriber must plan for)."""
+    states = {name: str(s.get("state") or "ok") for name, s in cameras.items()}
+    reasons = [f"camera {name}: {r}" for name, s in cameras.items() for r in (s.get("reasons") or [])]
+    if states and all(st == "failed" for st in states.values()):
+        state = "failed"
+    elif any(st != "ok" for st in states.values()):
+        state = "degraded"
+    else:
+        state = "ok"
+    latencies = [s.get("latency_ms") for s in cameras.values() if isinstance(s.get("latency_ms"), Mapping)]
+    worst: Mapping[str, Any] = {}
+    for lat in latencies:
+        e2e = lat.get("end_to_end", {}) if isinstance(lat, Mapping) else {}
+        if not worst or (e2e.get("p99") or 0) > (worst.get("end_to_end", {}).get("p99") or 0):
+            worst = lat  # type: ignore[assignment]
+
+    def total(key: str) -> int | float:
+        return sum(s.get(key) or 0 for s in cameras.values() if isinstance(s.get(key), (int, float)))
+
+    first = next(iter(cameras.values()), {})
+    return {
+        "state": state,
+        "reasons": reasons,
+        "fps": round(float(total("fps")), 2),
+        "frames": int(total("frames")),
+        "dropped_frames": int(total("dropped_frames")),
+        "latency_ms": dict(worst),
+        **{k: first[k] for k in ("backend_reason", "model", "detector", "peak_rss_mb") if k in first},
+        "cameras": {
+            name: {k: s[k] for k in CAMERA_FIGURES if k in s}
+            | {"state": states[name], "latency_ms": s.get("latency_ms", {})}
+            for name, s in cameras.items()
+        },
+    }

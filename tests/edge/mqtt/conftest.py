@@ -53,9 +53,11 @@ def publisher_table(port: int, **overrides: Any) -> dict[str, Any]:
 def make_publisher(broker: Broker) -> Iterator[Any]:
     made: list[MqttPublisher] = []
 
-    def make(port: int | None = None, start: bool = True, **overrides: Any) -> MqttPublisher:
+    def make(
+        port: int | None = None, start: bool = True, cameras: tuple[str, ...] = (), **overrides: Any
+    ) -> MqttPublisher:
         config = MqttConfig.from_dict(publisher_table(port or broker.port, **overrides))
-        publisher = MqttPublisher(config, "test-model", "1.2.3", "onnxruntime", CLASSES)
+        publisher = MqttPublisher(config, "test-model", "1.2.3", "onnxruntime", CLASSES, cameras=cameras)
         made.append(publisher)
         if start:
             publisher.start()

@@ -1,0 +1,225 @@
+"""``emotion-edge run`` with several cameras (``[cameras.NAME]``): one process for all of them.
+
+Each camera has its capture thread, its detector, tracker and smoother, and its frame loop on a
+thread of its own; the classifier is loaded once and shared (``edge.cameras``: the faces of the
+cameras that are ready go through one call). One MQTT connection serves the device: one
+availability, one stats topic with every camera's figures, and a stream per camera under
+``<base>/<device_id>/<camera>/``. A slow, lost or failed camera stalls no other: its loop waits
+or ends on its own thread, and its figures stay its own.
+
+Health: each camera's loop says ``ok``, ``degraded`` or ``failed`` with its reasons; the device is
+``degraded`` while any camera is not ok and ``failed`` only when all are. systemd hears ``READY``
+with the first camera that gives a frame (or waits, known to be alive, for its camera), the
+watchdog while any camera's loop makes progress, and a ``STATUS=`` line naming the cameras that
+are not ok.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from edge.cameras.shared_classifier import SharedClassifier
+from edge.capture import FrameGrabber
+from edge.config import DeviceConfig
+from edge.fields import ConfigError
+from edge.loop import FrameLoop, LoopSummary, close_sinks
+from edge.pipeline import FacePipeline, build_pipeline
+from edge.results import ResultSink
+from edge.service.notify import MAX_STATUS, Notifier
+from edge.service.runner import close_classifier, live_view_url, make_grabber
+from edge.service.signals import stop_on_signals
+from edge.stats import LoopStats, format_line
+
+log = logging.getLogger(__name__)
+
+
+class DeviceHeartbeat:
+    """systemd's view of a several-camera device: ``READY`` once any camera gives a frame (or
+    waits, known to be alive, for its camera), ``WATCHDOG`` while any camera's loop makes progress
+    (all hung: no pings, and systemd restarts the service), ``STATUS`` from ``status_of``."""
+
+    def __init__(self, notifier: Notifier, status_of: Callable[[], str], status_interval_s: float = 2.0) -> None:
+        self.notifier = notifier
+        self.status_of = status_of
+        self.status_interval_s = status_interval_s
+        self.ready = False
+        self._lock = threading.Lock()
+        self._last_ping = float("-inf")
+        self._last_status = float("-inf")
+
+    def beat(self, alive: bool) -> None:
+        now = time.monotonic()
+        interval = self.notifier.watchdog_interval_s
+        with self._lock:
+            if alive and not self.ready:
+                self.ready = True
+                self._last_status = self._last_ping = now
+                self.notifier.ready(self.status_of())
+                if interval is not None:
+                    self.notifier.watchdog()
+                return
+            if alive and interval is not None and now - self._last_ping >= interval:
+                self._last_ping = now
+                self.notifier.watchdog()
+            if now - self._last_status >= self.status_interval_s:
+                self._last_status = now
+                self.notifier.status(self.status_of())
+
+
+class CameraBeat:
+    """What one camera's loop tells the device's heartbeat (the ``Heartbeat`` interface)."""
+
+    def __init__(self, device: DeviceHeartbeat) -> None:
+        self.device = device
+        self.backend = ""
+        self.no_first_frame = False
+
+    def frame(self, fps: float, faces: int, frames: int) -> None:
+        self.device.beat(alive=True)
+
+    def waiting(self, source: str) -> None:
+        self.device.beat(alive=False)
+
+    def idle(self, status: str, alive: bool = False) -> None:
+        self.device.beat(alive=alive)
+
+
+def check_several(config: DeviceConfig) -> None:
+    """What serves one camera only is refused for several, at start, naming the keys."""
+    o = config.output
+    asked = (("output.show", o.show), ("output.record", o.record), ("output.results", o.results))
+    one_only = [key for key, value in (*asked, ("web.enabled", config.web.enabled)) if value]
+    if one_only:
+        raise ConfigError(
+            f"{', '.join(one_only)}: a window, a recording, a results file and the live view serve one camera; "
+            f"with several ({', '.join(config.camera_configs())}) they are not built yet: turn them off "
+            "(the cameras' results go out over MQTT, a stream each) or run one camera"
+        )
+
+
+def device_status(loops: dict[str, FrameLoop]) -> str:
+    """One STATUS line: how many cameras run, and each that is not ok with its first reason."""
+    bad = []
+    fps = 0.0
+    for name, loop in loops.items():
+        state, reasons = loop.health()
+        fps += loop.stats.fps()
+        if state != "ok":
+            bad.append(f"{name} {state}" + (f" ({reasons[0]})" if reasons else ""))
+    head = f"{len(loops) - len(bad)} of {len(loops)} cameras ok, {fps:.1f} fps in all"
+    text = f"{head}; {'; '.join(bad)}" if bad else head
+    return text[:MAX_STATUS]
+
+
+def run_cameras(config: DeviceConfig, max_frames: int | None = None) -> int:
+    """Run every camera until stopped; 0 when stopped or the sources ended, 1 when every camera
+    stopped on a fault that cannot heal (a camera that fails alone leaves the device degraded)."""
+    names = list(config.camera_configs())
+    check_several(config)
+    stopping = threading.Event()
+    notifier = Notifier.from_env()
+    loops: dict[str, FrameLoop] = {}
+    heartbeat = DeviceHeartbeat(notifier, lambda: device_status(loops))
+    grabbers: dict[str, FrameGrabber] = {}
+    sinks: list[ResultSink] = []
+    shared: SharedClassifier | None = None
+    summaries: dict[str, LoopSummary | BaseException] = {}
+    why = "error"
+    with stop_on_signals(stopping.set):
+        try:
+            cameras = {name: config.for_camera(name) for name in names}
+            # Every camera's source is checked before the model loads: a typo in one stops the start.
+            for name, cam in cameras.items():
+                _, grabbers[name] = make_grabber(cam)
+            notifier.status("loading the model (on a Jetson, the first start builds the TensorRT engine)")
+            pipelines: dict[str, FacePipeline] = {}
+            for name, cam in cameras.items():
+                pipelines[name] = build_pipeline(
+                    cam,
+                    while_building=lambda engine: notifier.extending(f"building the TensorRT engine {engine.name}"),
+                    classifier=shared,
+                )
+                if shared is None:
+                    inner = pipelines[name].classifier
+                    limit = config.detector.max_faces if inner.backend == "tensorrt" else 0
+                    shared = pipelines[name].classifier = SharedClassifier(inner, limit)
+            assert shared is not None
+            camera_sinks: dict[str, list[ResultSink]] = {name: [] for name in names}
+            if config.mqtt.enabled:
+                from edge.mqtt.client.publisher import MqttPublisher
+                from edge.mqtt.discovery import DeviceInfo
+                from edge.service.doctor import detect_board
+
+                info = shared.info
+                device = DeviceInfo(detect_board().model, live_view_url(config.web))
+                publisher = MqttPublisher(
+                    config.mqtt, info.name, info.version, shared.backend, info.classes, device=device, cameras=names
+                )
+                publisher.start()
+                sinks.append(publisher)
+                for name in names:
+                    camera_sinks[name].append(publisher.camera(name))
+            for name in names:
+                loops[name] = FrameLoop(
+                    grabbers[name],
+                    pipelines[name],
+                    camera_sinks[name],
+                    LoopStats(config.stats.window),
+                    config.stats.interval_s,
+                    stop_event=stopping,
+                    heartbeat=CameraBeat(heartbeat),  # type: ignore[arg-type]
+                    max_failed_frames=config.health.max_failed_frames,
+                )
+                loops[name].describe["camera"] = name
+
+            def run(name: str) -> None:
+                try:
+                    summaries[name] = loops[name].run(max_frames=max_frames)
+                except BaseException as exc:  # one camera's crash is its own: logged, the others go on
+                    log.exception("camera %s stopped on an error", name)
+                    summaries[name] = exc
+
+            for grabber in grabbers.values():
+                grabber.start()
+            log.info("running %d cameras (%s); stop with Ctrl+C or SIGTERM", len(names), ", ".join(names))
+            notifier.status(f"waiting for the first frames of {len(names)} cameras")
+            threads = [threading.Thread(target=run, args=(n,), name=f"camera-{n}", daemon=True) for n in names]
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(0.2)
+            why = ", ".join(f"{n}: {describe(summaries.get(n))}" for n in names)
+        finally:
+            notifier.stopping(f"stopping: {why}"[:MAX_STATUS])
+            stopping.set()
+            for grabber in grabbers.values():
+                grabber.stop()
+            close_sinks(sinks)
+            if shared is not None:
+                close_classifier(shared)
+            notifier.close()
+    failed = [n for n in names if not isinstance(summaries.get(n), LoopSummary) or _failed(summaries[n])]
+    for name in names:
+        summary = summaries.get(name)
+        if isinstance(summary, LoopSummary):
+            log.info("camera %s stopped (%s) after %d frames: %s", name, summary.reason, summary.frames,
+                     format_line(summary.stats))  # fmt: skip
+            if summary.error:
+                log.error("camera %s: %s", name, summary.error)
+    return 1 if len(failed) == len(names) else 0
+
+
+def _failed(summary: LoopSummary | BaseException) -> bool:
+    return not isinstance(summary, LoopSummary) or summary.reason in ("source failed", "failed")
+
+
+def describe(summary: LoopSummary | BaseException | None) -> str:
+    if summary is None:
+        return "not started"
+    if isinstance(summary, BaseException):
+        return f"error ({type(summary).__name__})"
+    return summary.reason
