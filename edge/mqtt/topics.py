@@ -65,17 +65,28 @@ class Topics:
         return (self.availability, self.emotion, self.presence)
 
 
+CAMERA_KINDS = ("faces", "emotion", "presence")  # a camera's stream on a several-camera device
+
+
 def subscription(base: str, device_id: str | None = None) -> str:
     """The filter a subscriber uses for one device, or for every device under ``base``."""
     return f"{base}/{device_id if device_id else '+'}/+"
 
 
+def camera_subscription(base: str, device_id: str | None = None) -> str:
+    """The filter for the cameras' streams of one several-camera device, or of every device."""
+    return f"{base}/{device_id if device_id else '+'}/+/+"
+
+
 def parse(base: str, topic: str) -> tuple[str, str] | None:
-    """``(device_id, kind)`` of one of our topics under ``base``, or None for anything else."""
+    """``(device_id, kind)`` of one of our topics under ``base`` (``device_id/camera`` for a
+    camera's stream), or None for anything else."""
     prefix = base + "/"
     if not topic.startswith(prefix):
         return None
     rest = topic[len(prefix) :].split("/")
+    if len(rest) == 3 and all(rest) and rest[2] in CAMERA_KINDS:
+        return f"{rest[0]}/{rest[1]}", rest[2]
     if len(rest) != 2 or rest[1] not in KINDS or not rest[0]:
         return None
     return rest[0], rest[1]

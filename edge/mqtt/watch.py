@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from edge.mqtt.client.connection import Failure
 from edge.mqtt.config import MqttConfig
-from edge.mqtt.topics import parse, subscription
+from edge.mqtt.topics import camera_subscription, parse, subscription
 from edge.mqtt.untrusted import (
     MAX_CELL,
     MAX_DEPTH,
@@ -122,19 +122,46 @@ class WatchState:
         if kind != "availability" and not isinstance(payload, dict):
             self.invalid += 1
             return False
-        view = self.devices.get(device)
+        view = self._view(device)
         if view is None:
-            if len(self.devices) >= self.max_devices:
-                if len(self.left_out) < LEFT_OUT_KEPT:
-                    self.left_out.add(hash(device))
-                return True
-            view = self.devices[device] = DeviceView()
+            return True
         try:
             view.update(kind, payload)
+            if "/" not in device:
+                self._to_cameras(device, kind, payload)
         except (TypeError, ValueError, KeyError, AttributeError):
             self.invalid += 1
             return False
         return True
+
+    def _view(self, key: str) -> DeviceView | None:
+        """The row of a device or of a device's camera (``device/camera``); None past the cap."""
+        view = self.devices.get(key)
+        if view is None:
+            if len(self.devices) >= self.max_devices:
+                if len(self.left_out) < LEFT_OUT_KEPT:
+                    self.left_out.add(hash(key))
+                return None
+            view = self.devices[key] = DeviceView()
+            device = self.devices.get(key.split("/", 1)[0]) if "/" in key else None
+            if device is not None:
+                view.status = device.status  # a camera is as available as its device
+        return view
+
+    def _to_cameras(self, device: str, kind: str, payload: Any) -> None:
+        """A several-camera device's availability holds for its cameras, and its stats carry each
+        camera's fps (a camera is named there before its first stream message)."""
+        if kind == "availability":
+            for key, view in self.devices.items():
+                if key.startswith(device + "/"):
+                    view.update(kind, payload)
+        elif kind == "stats" and isinstance(payload.get("cameras"), dict):
+            for name, figures in list(payload["cameras"].items())[: self.max_devices]:
+                if not isinstance(figures, dict):
+                    continue
+                camera = self._view(f"{device}/{clean(str(name)).replace('/', '?')}")
+                if camera is not None:
+                    camera.update("stats", figures)
 
     def rows(self, device: str) -> list[tuple[str, ...]]:
         view = self.devices[device]
@@ -278,14 +305,17 @@ class Printer:
         if self.interactive:
             self._dirty = True
             return
-        rows = self.state.rows(device)
-        if rows == self._printed.get(device):
-            return  # a re-sent retained state or an unchanged update: nothing new to read
-        self._printed[device] = rows
-        if not self._header_written:
-            self.out.write(format_row(COLUMNS) + "\n")
-            self._header_written = True
-        self.out.writelines(format_row(row) + "\n" for row in rows)
+        # A device's availability and stats change its cameras' rows too.
+        keys = [device] + ([k for k in self.state.devices if k.startswith(device + "/")] if "/" not in device else [])
+        for key in keys:
+            rows = self.state.rows(key)
+            if rows == self._printed.get(key):
+                continue  # a re-sent retained state or an unchanged update: nothing new to read
+            self._printed[key] = rows
+            if not self._header_written:
+                self.out.write(format_row(COLUMNS) + "\n")
+                self._header_written = True
+            self.out.writelines(format_row(row) + "\n" for row in rows)
         self.out.flush()
 
     def tick(self, final: bool = False) -> None:
@@ -351,7 +381,7 @@ def run_watch(
     link = Link(
         config,
         watch_client_id(),
-        subscriptions=[(subscription(config.base, device), 1)],
+        subscriptions=[(subscription(config.base, device), 1), (camera_subscription(config.base, device), 1)],
         on_message=lambda topic, payload, retained: inbox.put((topic, payload, retained)),
         on_failure=lambda failure: inbox.put(failure) if failure.permanent else None,
         name="mqtt-watch",

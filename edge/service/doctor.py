@@ -50,7 +50,11 @@ class Check:
     needed: bool = False  # the device needs this check to pass (set for passed checks too)
 
     def line(self) -> str:
-        text = f"{self.status:<7}{self.name:<13}{self.detail}"
+        text = (
+            f"{self.status:<7}{self.name:<13}{self.detail}"
+            if len(self.name) < 13
+            else (f"{self.status:<7}{self.name} {self.detail}")
+        )
         if self.fix and self.status != OK:
             text += f" -> {self.fix}"
         return text
@@ -129,7 +133,7 @@ def check_opencv(config: DeviceConfig, board: Board) -> Check:
 
     gst = has_gstreamer()
     detail = f"{cv2.__version__} from {Path(cv2.__file__).parent}, GStreamer {'YES' if gst else 'NO'}"
-    csi = str(config.source.uri).startswith("csi://")
+    csi = any(str(c.source.uri).startswith("csi://") for c in config.camera_configs().values())
     if csi and not gst:
         return Check(
             "opencv",
@@ -576,11 +580,20 @@ def run_checks(
 ) -> list[Check]:
     board = board or detect_board()
     checks: list[Check] = [check_board(board), check_python()]
+    # One camera: the check is "camera"; several ([cameras.NAME]): "camera NAME" for each, one by one
+    # (each opens its own source, as the device will).
+    cameras = config.camera_configs()
+    several = len(cameras) > 1
+
+    def camera_step(name: str) -> Callable[[], Check]:
+        if not camera:
+            return lambda: _named(Check("camera", ABSENT, "skipped (--no-camera)"), name, several)
+        return lambda: _named(check_camera(config.for_camera(name), camera_timeout_s), name, several)
+
+    camera_steps = [camera_step(name) for name in cameras]
     steps: list[Callable[[], Check]] = [
         lambda: check_opencv(config, board),
-        (lambda: check_camera(config, camera_timeout_s))
-        if camera
-        else (lambda: Check("camera", ABSENT, "skipped (--no-camera)")),
+        *camera_steps,
         lambda: check_detector(config),
         lambda: check_detector_backend(config),
         lambda: check_model(config),
@@ -610,7 +623,15 @@ TENSORRT_PARTS = frozenset({"tensorrt", "cuda", "gpu-nodes", "engine"})
 def _needed(name: str, config: DeviceConfig, board: Board) -> bool:
     """Whether the device needs this check to pass, whatever its outcome here: ``needed`` says what
     the check is for, not whether it failed (a failed check sets it itself, from what it found)."""
+    name = name.split(" ", 1)[0]  # "camera door" is a camera check
     return name in ALWAYS_NEEDED or (name in TENSORRT_PARTS and _tensorrt_needed(config, board))
+
+
+def _named(check: Check, camera: str, several: bool) -> Check:
+    """A camera's check, named after the camera when the device has several."""
+    if several:
+        check.name = f"camera {camera}"
+    return check
 
 
 def _guarded(step: Callable[[], Check]) -> Check:
@@ -653,7 +674,7 @@ def doctor_config(path: Path | None, source: str | None = None) -> DeviceConfig:
 
     overrides: dict[str, dict[str, Any]] = {"source": {"uri": source}}
     try:
-        return load_config(path, overrides=overrides).single_camera()
+        return load_config(path, overrides=overrides)
     except ConfigError as exc:
         if SERVICE_CREDENTIALS not in str(exc):
             raise
@@ -663,7 +684,7 @@ def doctor_config(path: Path | None, source: str | None = None) -> DeviceConfig:
                 f"{ROOT_PASSWORD_FILE} instead"
             ) from exc
         overrides["mqtt"] = {"auth": {"password_file": str(ROOT_PASSWORD_FILE)}}
-        return load_config(path, overrides=overrides).single_camera()
+        return load_config(path, overrides=overrides)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -259,3 +259,31 @@ def test_on_a_terminal_the_table_is_redrawn_in_place(make_publisher, broker: Bro
     screen = out.getvalue().split("\x1b[H\x1b[2J")[-1].splitlines()
     assert screen[0].split() == list(COLUMNS)
     assert screen[1].split() == [DEVICE, "online", "-", "-", "neutral", "0.66"]
+
+
+def test_a_several_camera_device_shows_a_row_per_camera_with_its_faces_and_fps(
+    make_publisher, broker: Broker, watch
+) -> None:
+    p = make_publisher(cameras=("door", "desk"))
+    w = watch("--host", broker.host, "--port", str(broker.port))
+    w.wait_line(lambda line: line.split()[:1] == ["DEVICE"])
+    p.camera("door").handle_frame(frame(1, face(4, "happy", 0.91)))
+    p.camera("desk").handle_frame(frame(1, face(7, "sad", 0.55)))
+    p.camera("door").handle_stats({"state": "ok", "fps": 12.0, "frames": 10, "latency_ms": {}})
+    door = w.wait_line(lambda line: line.split()[:1] == [f"{DEVICE}/door"] and "4*" in line.split())
+    desk = w.wait_line(lambda line: line.split()[:1] == [f"{DEVICE}/desk"] and "7*" in line.split())
+    assert door.split()[1] == "online" and door.split()[3:] == ["4*", "happy", "0.91"]
+    assert desk.split()[3:] == ["7*", "sad", "0.55"]
+    w.wait_line(lambda line: line.split()[:3] == [f"{DEVICE}/door", "online", "12.0"])  # its fps from the stats
+    p.close()  # offline: every camera of the device says so, with no stale figures
+    w.wait_line(lambda line: line.split() == [f"{DEVICE}/desk", "offline", "-", "-", "-", "-"])
+
+
+def test_a_camera_named_in_forged_stats_is_cleaned_and_capped() -> None:
+    state = WatchState(max_devices=3)
+    state.update("dev", "availability", "online")
+    cameras = {"\x1b[2Jevil/x": {"fps": 5}, **{f"c{i}": {"fps": 1} for i in range(10)}}
+    state.update("dev", "stats", {"fps": 1.0, "cameras": cameras})
+    assert len(state.devices) == 3 and state.left_out
+    cameras_shown = [key for key in state.devices if key != "dev"]
+    assert cameras_shown and all("\x1b" not in key and key.count("/") == 1 for key in cameras_shown)

@@ -210,3 +210,17 @@ def test_the_services_credential_path_is_read_from_its_original_outside_the_serv
     loaded = doctor.doctor_config(config, "/dev/video3")
     assert loaded.mqtt.auth.password_file == original and loaded.mqtt.auth.username == "kitchen"
     assert loaded.mqtt.auth.password() == "secret" and loaded.source.uri == "/dev/video3"
+
+
+def test_doctor_checks_each_camera_of_a_several_camera_device_by_name(
+    tmp_path: Path, broker: Broker, numbered_clip: Callable[[int], Path], yunet_model: Path, shipped_model: Path
+) -> None:
+    config = write_config(tmp_path, numbered_clip(10), yunet_model, shipped_model, broker.port)
+    text = config.read_text().replace("[source]\n", "[cameras.door.source]\n")
+    config.write_text(text + f'\n[cameras.desk.source]\nuri = "{tmp_path / "unplugged.avi"}"\n')
+    code, checks = doctor(config)
+    assert checks["camera door"]["status"] == OK and "a 160x120 frame" in str(checks["camera door"]["detail"])
+    desk = checks["camera desk"]
+    assert desk["status"] == FAIL and desk["needed"] is True and "unplugged.avi" in str(desk["detail"])
+    assert "camera" not in checks  # each camera by its name
+    assert code == 1  # a needed camera that fails fails the device
