@@ -52,6 +52,15 @@ OBJECTS = {
     "occupancy": "binary_sensor",
     "problem": "binary_sensor",
 }
+# A several-camera device (phase 8): each camera's entities on the one device, beside the device's own.
+CAMERAS = ("door", "desk")
+CAMERA_OBJECTS = {
+    f"{camera}_{entity}": component
+    for camera in CAMERAS
+    for entity, component in (("emotion", "sensor"), ("faces", "sensor"), ("occupancy", "binary_sensor"),
+                              ("problem", "binary_sensor"))
+}  # fmt: skip
+DEVICE_OBJECTS_WITH_CAMERAS = ("fps", "latency", "problem")
 CLASSES = {"angry", "disgust", "fear", "happy", "neutral", "sad", "surprise", "none"}
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -238,7 +247,7 @@ class HomeAssistant:
     def entities(self) -> dict[str, str]:
         """Our object id -> entity id, from the entity registry (by unique id)."""
         (registry,) = self.ws({"type": "config/entity_registry/list"})
-        wanted = {f"{UID}_{obj}": obj for obj in OBJECTS}
+        wanted = {f"{UID}_{obj}": obj for obj in [*OBJECTS, *CAMERA_OBJECTS]}
         return {wanted[e["unique_id"]]: e["entity_id"] for e in registry if e.get("unique_id") in wanted}
 
     def device(self) -> dict[str, Any] | None:
@@ -298,6 +307,22 @@ class Device:
         argv = [*self._command(), "run", "--config", str(config)]
         self.process = Process("device", argv, self.log(self.runs), cwd=self.root)
 
+    def start_cameras(self, sources: dict[str, str]) -> None:
+        """The device with several cameras (``[cameras.NAME]``), one clip each."""
+        self.runs += 1
+        config = self.workdir / f"device-{self.runs}.toml"
+        tables = "".join(f'[cameras.{name}.source]\nuri = "{uri}"\n' for name, uri in sources.items())
+        config.write_text(
+            "[source]\nloop = true\nrealtime = true\nretry_initial_s = 0.5\nretry_max_s = 2.0\n"
+            f'[detector]\nmodel = "{self.assets["detector"]}"\n'
+            f'[model]\npath = "{self.assets["model"]}"\n'
+            "[stats]\ninterval_s = 2.0\n"
+            f'[mqtt]\nhost = "127.0.0.1"\nport = {self.mqtt_port}\ndevice_id = "{DEVICE}"\nkeepalive_s = 5\n'
+            "[mqtt.rate]\nstats_interval_s = 2.0\nemotion_none_after_s = 1.0\n" + tables
+        )
+        argv = [*self._command(), "run", "--config", str(config)]
+        self.process = Process("device", argv, self.log(self.runs), cwd=self.root)
+
     def _command(self) -> list[str]:
         # `python -m` from the checkout's root runs that checkout's code (--device-root: another one)
         return [str(self.venv / "bin" / "python"), "-m", "emotion_edge.cli"]
@@ -308,8 +333,10 @@ class Device:
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         return self.process.stop(sig, timeout=30) if self.process is not None else None
 
-    def forget(self) -> int:
+    def forget(self, cameras: tuple[str, ...] = ()) -> int:
         argv = [*self._command(), "mqtt", "forget", "--device-id", DEVICE]
+        if cameras:
+            argv += ["--camera-names", ",".join(cameras)]
         argv += ["--host", "127.0.0.1", "--port", str(self.mqtt_port)]
         return subprocess.run(argv, cwd=self.root, capture_output=True, text=True, timeout=60).returncode
 
@@ -507,6 +534,73 @@ def phases(report: Report, ha: HomeAssistant, device: Device, assets: dict[str, 
     code = device.forget()
     removed = wait_for(lambda: not ha.entities() and ha.device() is None, t)
     report.check("emotion-edge mqtt forget removes the device and its entities", code == 0 and bool(removed))
+
+    # 8. two cameras in one process: each camera's entities on the one device; one camera lost and back
+    two_cameras(report, ha, device, assets, t)
+
+
+def two_cameras(report: Report, ha: HomeAssistant, device: Device, assets: dict[str, str], t: float) -> None:
+    desk = device.workdir / "desk.avi"
+    shutil.copy(assets["faces"], desk)
+    device.start_cameras({"door": assets["faces"], "desk": str(desk)})
+    wanted = {*CAMERA_OBJECTS, *DEVICE_OBJECTS_WITH_CAMERAS}
+    ids = wait_for(lambda: e if set(e := ha.entities()) == wanted else None, t) or ha.entities()
+    report.check(
+        "two cameras: each camera's Emotion, Faces, Occupancy and Problem, and the device's Frame rate, Latency "
+        "and Problem (eleven entities)",
+        set(ids) == wanted,
+        json.dumps(sorted(ids)),
+    )
+    if set(ids) != wanted:
+        return
+    (devices,) = ha.ws({"type": "config/device_registry/list"})
+    ours = [d for d in devices if ["mqtt", UID] in d.get("identifiers", [])]
+    owners = {
+        e["device_id"] for e in ha.ws({"type": "config/entity_registry/list"})[0] if e["entity_id"] in ids.values()
+    }
+    report.check("two cameras: all on one device", len(ours) == 1 and len(owners) == 1, f"{len(ours)} device(s)")
+    for camera in CAMERAS:
+        emotion = wait_for(
+            lambda c=camera: (s := ha.state(ids[f"{c}_emotion"])) and s["state"] in CLASSES - {"none"} and s, t
+        )
+        report.check(f"two cameras: {camera}'s Emotion follows its clip", bool(emotion), _state(emotion))
+        faces = wait_for(lambda c=camera: (n := number(ha.state(ids[f"{c}_faces"]))) is not None and n > 0 and n, t)
+        report.check(f"two cameras: {camera}'s Faces counts its face", bool(faces), f"faces={faces}")
+    ok = wait_for(
+        lambda: all(
+            (ha.state(ids[o]) or {}).get("state") == "off" for o in ("door_problem", "desk_problem", "problem")
+        ),
+        t,
+    )
+    report.check("two cameras: every Problem off while both run", bool(ok))
+    # One camera is lost (its file taken away): its Problem on with the reason, the other's off, the device's on.
+    desk.rename(desk.with_suffix(".away"))
+    lost = wait_for(lambda: (s := ha.state(ids["desk_problem"])) and s["state"] == "on" and s, t)
+    attributes = (lost or {}).get("attributes", {})
+    door_problem = (ha.state(ids["door_problem"]) or {}).get("state")
+    report.check(
+        "desk lost: desk's Problem on with its reason, door's off, the device's on",
+        bool(lost)
+        and attributes.get("health") == "degraded"
+        and bool(attributes.get("reasons"))
+        and door_problem == "off"
+        and (ha.state(ids["problem"]) or {}).get("state") == "on",
+        json.dumps({"desk": attributes, "door": door_problem}),
+    )
+    still = number(ha.state(ids["door_faces"]))
+    report.check("desk lost: door still counts its face", bool(still), f"faces={still}")
+    # ... and back, without a restart.
+    desk.with_suffix(".away").rename(desk)
+    back = wait_for(lambda: all((ha.state(ids[o]) or {}).get("state") == "off" for o in ("desk_problem", "problem")), t)
+    report.check("desk back: its Problem and the device's off again", bool(back))
+    code = device.stop(signal.SIGTERM)
+    gone = wait_for(lambda: all((ha.state(eid) or {}).get("state") == "unavailable" for eid in ids.values()), t)
+    report.check("two cameras, SIGTERM: every entity unavailable", bool(gone) and code == 0, f"exit {code}")
+    code = device.forget(CAMERAS)
+    removed = wait_for(lambda: not ha.entities() and ha.device() is None, t)
+    report.check(
+        "mqtt forget --camera-names removes the device and every camera's entities", code == 0 and bool(removed)
+    )
 
 
 def _state(state: dict[str, Any] | None) -> str:
