@@ -16,6 +16,7 @@ from edge.config import DeviceConfig, validate
 from edge.tools.bench_clip import make_bench_clip
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber
+from tests.edge.service.service_manager import ServiceManager
 
 
 def write_numbered_clip(path: Path, frames: int, size: tuple[int, int] = (160, 120), fps: float = 30.0) -> Path:
@@ -159,3 +160,11 @@ def real_face_crops(wild_dir: Path, yunet_model: Path, shipped_model: Path) -> n
             crops.append(crop_faces(frame, faces, policy))
     assert len(crops) >= 8, "too few faces found in the real photos"
     return np.concatenate(crops)
+
+
+@pytest.fixture
+def manager() -> Iterator[ServiceManager]:
+    """systemd's side of the notify protocol: what the service sends to $NOTIFY_SOCKET."""
+    m = ServiceManager()
+    yield m
+    m.close()

@@ -226,13 +226,6 @@ def camera(face_clip: Path) -> Iterator[StreamingCamera]:
     cam.close()
 
 
-@pytest.fixture
-def manager() -> Iterator[ServiceManager]:
-    m = ServiceManager()
-    yield m
-    m.close()
-
-
 def start_service(
     tmp_path: Path, camera: StreamingCamera, broker: Broker, manager: ServiceManager, shipped_model: Path, yunet: Path
 ) -> subprocess.Popen[str]:
