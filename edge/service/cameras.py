@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from edge.cameras.shared_classifier import SharedClassifier
 from edge.capture import FrameGrabber
@@ -29,9 +30,12 @@ from edge.loop import FrameLoop, LoopSummary, close_sinks
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.results import ResultSink
 from edge.service.notify import MAX_STATUS, Notifier
-from edge.service.runner import close_classifier, live_view_url, make_grabber
+from edge.service.runner import close_classifier, live_view_url, make_grabber, start_checks
 from edge.service.signals import stop_on_signals
 from edge.stats import LoopStats, format_line
+
+if TYPE_CHECKING:
+    from edge.web.view import WebView
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +95,12 @@ def check_several(config: DeviceConfig) -> None:
     """What serves one camera only is refused for several, at start, naming the keys."""
     o = config.output
     asked = (("output.show", o.show), ("output.record", o.record), ("output.results", o.results))
-    one_only = [key for key, value in (*asked, ("web.enabled", config.web.enabled)) if value]
+    one_only = [key for key, value in asked if value]
     if one_only:
         raise ConfigError(
-            f"{', '.join(one_only)}: a window, a recording, a results file and the live view serve one camera; "
-            f"with several ({', '.join(config.camera_configs())}) they are not built yet: turn them off "
-            "(the cameras' results go out over MQTT, a stream each) or run one camera"
+            f"{', '.join(one_only)}: a window, a recording and a results file serve one camera; with several "
+            f"({', '.join(config.camera_configs())}) they are not built yet: turn them off (the cameras' results "
+            "go out over MQTT, a stream each, and the live view shows each camera) or run one camera"
         )
 
 
@@ -131,6 +135,7 @@ def run_cameras(config: DeviceConfig, max_frames: int | None = None) -> int:
     with stop_on_signals(stopping.set):
         try:
             cameras = {name: config.for_camera(name) for name in names}
+            credentials = start_checks(config.web)  # the live view's files, before the model loads
             # Every camera's source is checked before the model loads: a typo in one stops the start.
             for name, cam in cameras.items():
                 _, grabbers[name] = make_grabber(cam)
@@ -162,18 +167,36 @@ def run_cameras(config: DeviceConfig, max_frames: int | None = None) -> int:
                 sinks.append(publisher)
                 for name in names:
                     camera_sinks[name].append(publisher.camera(name))
+            views: dict[str, WebView] = {}
+            if config.web.enabled:
+                from edge.web.view import WebView
+
+                # One page and one port for every camera: the first camera's view serves, the others
+                # are attached to it and chosen on the page (?camera=NAME).
+                for name in names:
+                    views[name] = WebView(config.web, shared.info.classes, credentials=credentials)
+                main = views[names[0]]
+                main.camera = names[0]
+                for name in names[1:]:
+                    main.attach(name, views[name])
+                main.start()  # a port in use stops the start here, before the cameras open
+                sinks.append(main)  # closed with the other sinks; it stops the attached views' encoders
             for name in names:
+                view_sinks: list[ResultSink] = [views[name]] if name in views else []
                 loops[name] = FrameLoop(
                     grabbers[name],
                     pipelines[name],
-                    camera_sinks[name],
+                    camera_sinks[name] + view_sinks,
                     LoopStats(config.stats.window),
                     config.stats.interval_s,
                     stop_event=stopping,
                     heartbeat=CameraBeat(heartbeat),  # type: ignore[arg-type]
+                    frame_sinks=[views[name]] if name in views else [],
                     max_failed_frames=config.health.max_failed_frames,
                 )
                 loops[name].describe["camera"] = name
+                if name in views:
+                    views[name].stats_source = loops[name].snapshot
 
             def run(name: str) -> None:
                 try:

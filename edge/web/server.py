@@ -284,17 +284,23 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path in ASSETS:
             name, kind = ASSETS[url.path]
             self._send(200, self.server.assets[name], kind, verdict.set_cookie)
-        elif url.path == "/api/state":
+            return
+        try:  # a several-camera device: ?camera=NAME chooses the camera (default: the first)
+            view = self.server.view.pick(next(iter(query.get("camera", [])), None))
+        except KeyError as exc:
+            self._refuse(404, str(exc.args[0]))
+            return
+        if url.path == "/api/state":
             try:
                 since = float((query.get("since") or ["0"])[0])
             except ValueError:
                 since = 0.0
-            body = json.dumps(self.server.view.state(since), separators=(",", ":"), allow_nan=False).encode()
+            body = json.dumps(view.state(since), separators=(",", ":"), allow_nan=False).encode()
             self._send(200, body, "application/json", verdict.set_cookie)
         elif url.path == "/stream.mjpg":
-            self._stream()
+            self._stream(view)
         elif url.path == "/frame.jpg":
-            frames = self.server.view.frames
+            frames = view.frames
             got = frames.next_jpeg(frames.latest_seq, timeout=3.0) or frames.next_jpeg(0, timeout=0.0)
             if got is None:
                 self._refuse(503, "no picture yet")
@@ -308,8 +314,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_PUT = do_DELETE = do_PATCH = do_POST
 
-    def _stream(self) -> None:
-        frames = self.server.view.frames
+    def _stream(self, view: Any) -> None:
+        frames = view.frames
         try:
             with frames.viewer():
                 # A small send buffer: a slow viewer's pictures wait in its own thread (and are

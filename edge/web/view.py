@@ -73,6 +73,28 @@ class WebView:
         self._started = time.monotonic()
         self.server: Any = None
         self.url = ""
+        # A several-camera device: this view serves the first camera and the page, the others are
+        # attached to it (``attach``) and chosen with ?camera=NAME.
+        self.camera: str | None = None
+        self.cameras: dict[str, WebView] = {}
+
+    def attach(self, camera: str, other: WebView) -> None:
+        """Serve ``other`` (another camera's view, never started itself) from this view's server."""
+        if not self.cameras:
+            self.cameras[self.camera or "default"] = self
+        other.camera = camera
+        other.cameras = self.cameras
+        self.cameras[camera] = other
+
+    def pick(self, camera: str | None) -> WebView:
+        """The view of ``camera`` (None: this one); KeyError naming the cameras for another name."""
+        if camera is None or camera == self.camera or (not self.cameras and camera == "default"):
+            return self
+        view = self.cameras.get(camera)
+        if view is None:
+            names = ", ".join(self.cameras) or (self.camera or "default")
+            raise KeyError(f"no camera {camera[:40]!r} here; the cameras are: {names}")
+        return view
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -81,11 +103,14 @@ class WebView:
         from edge.web.server import WebServer
 
         self.config.check_files()
-        self.frames.start()
+        others = [v for v in self.cameras.values() if v is not self]
+        for view in (self, *others):
+            view.frames.start()
         try:
             self.server = WebServer(self.config, self, self.credentials).start()
         except BaseException:
-            self.frames.stop()
+            for view in (self, *others):
+                view.frames.stop()
             raise
         self.url = self.server.url
         who = "anyone with the credentials" if self.credentials.required else "this machine only"
@@ -96,6 +121,9 @@ class WebView:
         if self.server is not None:
             self.server.stop()
             self.server = None
+            for view in self.cameras.values():
+                if view is not self:
+                    view.frames.stop()
         self.frames.stop()
 
     # --- the loop's side: both return at once ---------------------------------------------------
@@ -172,6 +200,8 @@ class WebView:
         return {
             "v": 1,
             "now": round(time.time(), 3),
+            "camera": self.camera,
+            "cameras": list(self.cameras),
             "device": {
                 **{k: stats.get(k, self.describe.get(k)) for k in ("model", "backend", "detector")},
                 "source": without_secrets(stats.get("source", self.describe.get("source"))),

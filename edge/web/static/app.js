@@ -9,6 +9,27 @@
   let classes = [];
   let colours = {};
   let serverSkew = 0;  // server clock minus ours, so the plot's "now" is the device's
+  // A several-camera device: the camera shown (also in the address, so a link shows the same one).
+  let camera = new URLSearchParams(location.search).get("camera") || "";
+  const withCamera = (path, sep) => (camera ? `${path}${sep}camera=${encodeURIComponent(camera)}` : path);
+
+  function renderCameras(s) {
+    const names = s.cameras || [];
+    $("camera-choice").hidden = names.length < 2;
+    const select = $("camera");
+    if (select.options.length !== names.length || [...select.options].some((o, i) => o.value !== names[i])) {
+      select.replaceChildren(...names.map((n) => el("option", { value: n, textContent: n })));
+    }
+    select.value = s.camera || "";
+  }
+  $("camera").addEventListener("change", () => {
+    camera = $("camera").value;
+    history.replaceState(null, "", `?camera=${encodeURIComponent(camera)}`);
+    since = 0;
+    points = [];
+    $("stream").src = withCamera(`stream.mjpg?t=${Date.now()}`, "&");
+  });
+  if (camera) $("stream").src = withCamera("stream.mjpg", "?");
 
   function el(tag, props, children) {
     const e = document.createElement(tag);
@@ -133,7 +154,7 @@
 
   async function poll() {
     try {
-      const r = await fetch(`api/state?since=${since}`, { cache: "no-store", credentials: "same-origin" });
+      const r = await fetch(withCamera(`api/state?since=${since}`, "&"), { cache: "no-store", credentials: "same-origin" });
       if (r.status === 401 || r.status === 403) {
         $("health").textContent = "not allowed";
         $("health").className = "badge offline";
@@ -142,6 +163,7 @@
       }
       const s = await r.json();
       serverSkew = s.now - Date.now() / 1000;
+      renderCameras(s);
       if (s.classes.join() !== classes.join()) { classes = s.classes; colours = s.colours; renderLegend(); }
       span = s.timeline.span_s;
       points.push(...s.timeline.points);
@@ -161,7 +183,7 @@
 
   // A stream cut (the device restarted, the network blinked) is retried every few seconds.
   $("stream").addEventListener("error", () => {
-    setTimeout(() => { $("stream").src = `stream.mjpg?t=${Date.now()}`; }, 3000);
+    setTimeout(() => { $("stream").src = withCamera(`stream.mjpg?t=${Date.now()}`, "&"); }, 3000);
   });
   window.addEventListener("resize", drawTimeline);
   poll();

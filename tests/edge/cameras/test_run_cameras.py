@@ -122,4 +122,56 @@ def test_a_window_or_a_results_file_with_two_cameras_is_refused_naming_the_keys(
     )  # fmt: skip
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
-    assert "output.results: a window, a recording, a results file and the live view serve one camera" in line
+    assert "output.results: a window, a recording and a results file serve one camera" in line
+
+
+def test_the_live_view_serves_every_camera_on_one_port_chosen_by_name(
+    face_clip: Path, four_face_clip: Path, shipped_model: Path, yunet_model: Path, tmp_path: Path
+) -> None:
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.ports import free_port
+
+    port = free_port()
+    config = tmp_path / "two.toml"
+    config.write_text(
+        f'[source]\nloop = true\n[detector]\nmodel = "{yunet_model}"\n[model]\npath = "{shipped_model}"\n'
+        f'[mqtt]\nenabled = false\n[web]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[cameras.door.source]\nuri = "{face_clip}"\n[cameras.desk.source]\nuri = "{four_face_clip}"\n'
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def state(query: str = "") -> dict:  # type: ignore[type-arg]
+        with urllib.request.urlopen(f"{base}/api/state{query}", timeout=5) as r:
+            return json.loads(r.read())  # type: ignore[no-any-return]
+
+    def faces_of(query: str, n: int) -> dict:  # type: ignore[type-arg]
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            try:
+                s = state(query)
+                if len(s.get("faces") or []) == n:
+                    return s
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"no state with {n} faces for {query!r}")
+
+    with device_running(config) as process:
+        first = faces_of("", 1)  # the first camera by default
+        assert first["camera"] == "door" and first["cameras"] == ["door", "desk"]
+        desk = faces_of("?camera=desk", 4)
+        assert desk["camera"] == "desk" and desk["device"]["source"] == str(four_face_clip)
+        with urllib.request.urlopen(f"{base}/frame.jpg?camera=desk", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/jpeg" and r.read(3) == b"\xff\xd8\xff"
+        try:
+            urllib.request.urlopen(f"{base}/api/state?camera=nope", timeout=5)
+            raise AssertionError("an unknown camera was served")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404 and "the cameras are: door, desk" in exc.read().decode()
+        with urllib.request.urlopen(f"{base}/", timeout=5) as r:
+            assert b'id="camera"' in r.read()  # the page's camera chooser
+        stop(process)
