@@ -23,7 +23,7 @@ from edge.flags import (
     WILD_HELP,
 )
 from edge.paths import DEV_WILD, DEV_YUNET, locate_detector
-from edge.registry import BACKEND_NAMES
+from edge.registry import BACKEND_NAMES, runs_yunet
 from edge.service.cli import CONFIG_ENV, config_path
 
 log = logging.getLogger("emotion-edge")
@@ -107,14 +107,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     }
     config = load_config(config_path(args), overrides=overrides).single_camera()
     d = config.detector
-    found = locate_detector(d.model) if d.kind == "yunet" else None  # as `run` and `demo` find it
+    found = locate_detector(d.model) if runs_yunet(d.kind) else None  # as `run` and `demo` find it
     if found is not None and found != d.model:
         log.info("detector.model %s is absent: using %s", d.model, found)
         config = config.model_copy(update={"detector": d.model_copy(update={"model": found})})
     source = args.source
     if source is None:
         yunet = Path(config.detector.model)
-        checker = yunet if config.detector.kind == "yunet" and yunet.is_file() else None
+        checker = yunet if runs_yunet(config.detector.kind) and yunet.is_file() else None
         source = str(cached_bench_clip_apart(args.wild, args.faces, args.cache_dir, checker))
         log.info("benchmark clip: %s", source)
     config = with_source(config, source)
@@ -146,11 +146,11 @@ def cmd_bench_cameras(args: argparse.Namespace) -> int:
         "detector": {"model": args.detector_model},
     }
     config = load_config(config_path(args), overrides=overrides).single_camera()
-    found = locate_detector(config.detector.model) if config.detector.kind == "yunet" else None
+    found = locate_detector(config.detector.model) if runs_yunet(config.detector.kind) else None
     if found is not None and found != config.detector.model:
         config = config.model_copy(update={"detector": config.detector.model_copy(update={"model": found})})
     yunet = Path(config.detector.model)
-    checker = yunet if config.detector.kind == "yunet" and yunet.is_file() else None
+    checker = yunet if runs_yunet(config.detector.kind) and yunet.is_file() else None
     clips = [
         str(cached_bench_clip_apart(args.wild, args.faces, args.cache_dir, checker, variant=i))
         for i in range(args.cameras)
@@ -199,9 +199,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "detector": {"model": args.detector_model},
     }
     config = load_config(config_path(args), overrides=overrides).single_camera()
-    found = locate_detector(config.detector.model) if config.detector.kind == "yunet" else None
+    found = locate_detector(config.detector.model) if runs_yunet(config.detector.kind) else None
     yunet = Path(found or config.detector.model)
-    checker = yunet if config.detector.kind == "yunet" and yunet.is_file() else None
+    checker = yunet if runs_yunet(config.detector.kind) and yunet.is_file() else None
     paths = {}
     for clip in clips:
         if clip in ("empty", "moving"):

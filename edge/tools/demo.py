@@ -27,6 +27,7 @@ from edge.flags import (
     MODEL_HELP,
     SOURCE_HELP,
 )
+from edge.registry import runs_yunet
 from edge.tools.local_broker import add_broker_flags
 
 log = logging.getLogger("emotion-edge")
@@ -174,7 +175,7 @@ def run_demo(args: argparse.Namespace) -> int:
     configured = load_config(
         args.config, overrides={"detector": {"model": args.detector_model}, "model": {"path": args.model}}
     ).single_camera()
-    detector = find_detector(configured.detector.model if configured.detector.kind == "yunet" else None)
+    detector = find_detector(configured.detector.model if runs_yunet(configured.detector.kind) else None)
     check_model(Path(configured.model.path))
     source = args.source
     if source is None:

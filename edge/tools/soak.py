@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.flags import DETECTOR_HELP, FRAMES_HELP, MODEL_HELP, SOURCE_HELP, WARMUP_HELP
+from edge.registry import runs_yunet
 from edge.tools.local_broker import add_broker_flags
 
 log = logging.getLogger("emotion-edge")
@@ -131,7 +132,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     overrides: dict[str, dict[str, Any]] = {"model": {"path": args.model}, "detector": {"model": args.detector_model}}
     config = load_config(args.config, overrides=overrides).single_camera()
     try:
-        detector = find_detector(config.detector.model if config.detector.kind == "yunet" else None)
+        detector = find_detector(config.detector.model if runs_yunet(config.detector.kind) else None)
         source = args.source or _demo_clip(detector)
     except DemoError as exc:
         print(f"emotion-edge soak: {exc}", file=sys.stderr)
