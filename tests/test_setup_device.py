@@ -33,7 +33,9 @@ def test_a_jetson_venv_sees_the_system_packages_and_pycuda_needs_jetpacks_nvcc(t
     assert f"{tmp_path}/no-cuda/bin/nvcc not found: pycuda builds against JetPack's CUDA" in done.stderr
     cfg = (tmp_path / "venv" / "pyvenv.cfg").read_text()
     assert "include-system-site-packages = true" in cfg  # JetPack's TensorRT and GStreamer OpenCV
-    assert (tmp_path / "venv" / "constraints.txt").read_text().strip() == "numpy<2"
+    # NumPy 1.x for JetPack's packages, and the OpenCV wheels built for it (4.12 on need NumPy 2: pip
+    # would download seven of them before settling).
+    assert (tmp_path / "venv" / "constraints.txt").read_text().split() == ["numpy<2", "opencv-python-headless<4.12"]
 
 
 @pytest.mark.skipif(Path("/proc/device-tree/model").exists(), reason="this machine has a device tree")
@@ -80,6 +82,7 @@ def test_jetpack6_resolves_the_device_runtime_to_aarch64_wheels_with_a_current_o
         assert jetpack_resolve.wheel_fits(p["wheel"], (2, 35)), p["wheel"]
         assert re.search(r"-(cp310-cp310|cp3\d+-abi3|py3-none|py2\.py3-none)-", p["wheel"]), p["wheel"]
     assert int(got["numpy"]["version"].split(".")[0]) < 2  # JetPack's TensorRT and OpenCV
+    assert tuple(int(x) for x in got["opencv-python-headless"]["version"].split(".")[:2]) < (4, 12)
     # With manylinux2014 alone pip falls back to onnxruntime 1.16 (its last glibc 2.17 build).
     assert tuple(int(x) for x in got["onnxruntime"]["version"].split(".")[:2]) >= (1, 17)
     if result["resolved_with"]["markers_python"] == "3.10":

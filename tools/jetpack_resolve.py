@@ -37,7 +37,9 @@ GLIBC = (2, 35)
 OS = "Ubuntu 22.04 (Jetson Linux r36)"
 # What setup-device installs on a Jetson, less pycuda (compiled there): its extras and its constraint.
 EXTRAS = "onnxruntime,demo"
-CONSTRAINTS = ["numpy<2"]  # JetPack's TensorRT and OpenCV are built against NumPy 1.x
+# JetPack's TensorRT and OpenCV are built against NumPy 1.x; OpenCV's wheels from 4.12 on need NumPy 2
+# (setup-device.sh writes the same constraints).
+CONSTRAINTS = ["numpy<2", "opencv-python-headless<4.12"]
 # pip settings of this machine that would not exist on a device (local wheel folders, caps).
 LOCAL_PIP_SETTINGS = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "PIP_NO_INDEX", "PIP_REQUIREMENT")
 NETWORK_ERRORS = (

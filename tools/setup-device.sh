@@ -60,8 +60,10 @@ fi
 pip=("$VENV/bin/pip" install --disable-pip-version-check)
 constraints=()
 if [ "$want_system" = true ]; then
-    # JetPack's TensorRT and OpenCV, and apt's picamera2, are built against NumPy 1.x.
-    printf 'numpy<2\n' >"$VENV/constraints.txt"
+    # JetPack's TensorRT and OpenCV, and apt's picamera2, are built against NumPy 1.x. OpenCV's wheels
+    # from 4.12 on need NumPy 2: without the second line pip downloads seven of them (5.1 down to
+    # 4.12, about 40 MB each on a Pi) before it settles on 4.11 (seen under make arm64-check).
+    printf 'numpy<2\nopencv-python-headless<4.12\n' >"$VENV/constraints.txt"
     constraints=(-c "$VENV/constraints.txt")
 fi
 
