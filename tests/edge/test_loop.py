@@ -96,6 +96,9 @@ def test_run_over_a_clip_yields_one_result_per_frame_with_the_face_in_it(
     assert stats and stats[-1]["frames"] == 30 and stats[-1]["dropped_frames"] == 0
 
 
+@pytest.mark.realtime(
+    reason="a face keeps its id while frames come within tracker.grace_s (0.5 s); emulated, one takes seconds"
+)
 def test_a_face_keeps_its_id_through_the_clip(face_clip: Path, device_config: MakeConfig) -> None:
     sink = CollectingSink()
     run_clip(device_config(source={"uri": str(face_clip)}), [sink])
@@ -104,6 +107,7 @@ def test_a_face_keeps_its_id_through_the_clip(face_clip: Path, device_config: Ma
     assert count >= 0.8 * sum(ids.values())
 
 
+@pytest.mark.realtime(reason="ids hold while frames come within tracker.grace_s (0.5 s); emulated, one takes seconds")
 def test_four_faces_get_four_ids_that_hold_across_frames(four_face_clip: Path, device_config: MakeConfig) -> None:
     sink = CollectingSink()
     run_clip(device_config(source={"uri": str(four_face_clip)}), [sink])

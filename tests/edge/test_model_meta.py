@@ -193,7 +193,10 @@ def test_an_input_shape_other_than_the_crop_the_device_feeds_is_refused(shape: o
 
 
 def test_the_released_models_pass_every_check(shipped_model) -> None:  # type: ignore[no-untyped-def]
+    from edge.catalog import CATALOG, PRECISIONS
     from edge.model_meta import read_onnx_metadata
 
-    for path in sorted(shipped_model.parent.glob("*.onnx")):
+    # The catalog's files, not every .onnx in models/: `emotion-edge models fetch` puts YuNet there
+    # too (git-ignored), and it is not ours to check (the emulated arm64 run failed on it).
+    for path in [shipped_model.parent / e.file(p) for e in CATALOG for p in PRECISIONS]:
         assert read_onnx_metadata(str(path)).classes

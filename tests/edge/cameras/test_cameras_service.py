@@ -18,6 +18,7 @@ pytestmark = pytest.mark.shared
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.realtime(reason="two watchdog pings in 2 s at a 1 s watchdog is a wall-clock rate")
 def test_status_names_the_camera_that_is_not_ok_while_the_other_keeps_the_watchdog_fed(
     tmp_path: Path, face_clip: Path, shipped_model: Path, yunet_model: Path, manager: ServiceManager
 ) -> None:

@@ -28,7 +28,7 @@ class HeldFirstCall:
     def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         if not self.batch_sizes:
             deadline = threading.Event()
-            for _ in range(200):
+            for _ in range(1000):  # up to 10 s: a bound for a loaded or emulated machine, not a speed
                 if len(self.shared[0]._pending) >= self.waiting:
                     break
                 deadline.wait(0.01)

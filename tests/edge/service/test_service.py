@@ -264,6 +264,7 @@ def fps_and_faces(n: Notification) -> bool:
 
 
 @pytest.mark.shared
+@pytest.mark.realtime(reason="three watchdog pings in 2.5 s at a 1 s watchdog is a wall-clock rate")
 def test_a_running_service_reports_ready_status_and_watchdog_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
     camera: StreamingCamera,
@@ -295,6 +296,7 @@ def test_a_running_service_reports_ready_status_and_watchdog_and_stops_cleanly_o
 
 
 @pytest.mark.shared
+@pytest.mark.realtime(reason="no ping after the hang needs the frame in flight to end within the 1 s watchdog")
 def test_a_hung_camera_stops_the_watchdog_pings_and_sigterm_still_stops_the_service_cleanly(
     tmp_path: Path,
     camera: StreamingCamera,

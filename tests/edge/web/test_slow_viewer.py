@@ -41,6 +41,7 @@ def frames_in_a_spell(config: DeviceConfig, pipeline: FacePipeline, view: WebVie
         grabber.stop()
 
 
+@pytest.mark.realtime(reason="compares over 50 frames a second with and without a stalled viewer: a frame rate")
 def test_a_stalled_viewer_does_not_slow_the_loop(device_config: Callable[..., DeviceConfig], face_clip: Path) -> None:
     config = device_config(source={"uri": str(face_clip)})
     pipeline = build_pipeline(config)
