@@ -131,3 +131,9 @@ class SharedClassifier:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def share(classifier: Classifier, max_faces: int) -> SharedClassifier:
+    """``classifier`` for every camera: a TensorRT engine takes at most ``max_faces`` faces a call
+    (detector.max_faces, as it was built); ONNX Runtime has no such limit."""
+    return SharedClassifier(classifier, max_faces if classifier.backend == "tensorrt" else 0)

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from edge.cameras.shared_classifier import SharedClassifier
+from edge.cameras.shared_classifier import SharedClassifier, share
 from edge.capture import FrameGrabber
 from edge.config import DeviceConfig
 from edge.fields import ConfigError
 from edge.loop import FrameLoop, LoopSummary, close_sinks
 from edge.pipeline import FacePipeline, build_pipeline
 from edge.results import ResultSink
-from edge.service.notify import MAX_STATUS, Notifier
+from edge.service.notify import MAX_STATUS, Heartbeat, Notifier
 from edge.service.runner import close_classifier, live_view_url, make_grabber, start_checks
 from edge.service.signals import stop_on_signals
 from edge.stats import LoopStats, format_line
@@ -43,34 +42,21 @@ log = logging.getLogger(__name__)
 class DeviceHeartbeat:
     """systemd's view of a several-camera device: ``READY`` once any camera gives a frame (or
     waits, known to be alive, for its camera), ``WATCHDOG`` while any camera's loop makes progress
-    (all hung: no pings, and systemd restarts the service), ``STATUS`` from ``status_of``."""
+    (all hung: no pings, and systemd restarts the service), ``STATUS`` from ``status_of``. It is
+    one camera's ``Heartbeat.idle`` rule, shared by every camera's thread."""
 
-    def __init__(self, notifier: Notifier, status_of: Callable[[], str], status_interval_s: float = 2.0) -> None:
-        self.notifier = notifier
+    def __init__(self, notifier: Notifier, status_of: Callable[[], str]) -> None:
         self.status_of = status_of
-        self.status_interval_s = status_interval_s
-        self.ready = False
+        self._heartbeat = Heartbeat(notifier)
         self._lock = threading.Lock()
-        self._last_ping = float("-inf")
-        self._last_status = float("-inf")
+
+    @property
+    def ready(self) -> bool:
+        return self._heartbeat.ready
 
     def beat(self, alive: bool) -> None:
-        now = time.monotonic()
-        interval = self.notifier.watchdog_interval_s
         with self._lock:
-            if alive and not self.ready:
-                self.ready = True
-                self._last_status = self._last_ping = now
-                self.notifier.ready(self.status_of())
-                if interval is not None:
-                    self.notifier.watchdog()
-                return
-            if alive and interval is not None and now - self._last_ping >= interval:
-                self._last_ping = now
-                self.notifier.watchdog()
-            if now - self._last_status >= self.status_interval_s:
-                self._last_status = now
-                self.notifier.status(self.status_of())
+            self._heartbeat.idle(self.status_of, alive)
 
 
 class CameraBeat:
@@ -148,9 +134,7 @@ def run_cameras(config: DeviceConfig, max_frames: int | None = None) -> int:
                     classifier=shared,
                 )
                 if shared is None:
-                    inner = pipelines[name].classifier
-                    limit = config.detector.max_faces if inner.backend == "tensorrt" else 0
-                    shared = pipelines[name].classifier = SharedClassifier(inner, limit)
+                    shared = pipelines[name].classifier = share(pipelines[name].classifier, config.detector.max_faces)
             assert shared is not None
             camera_sinks: dict[str, list[ResultSink]] = {name: [] for name in names}
             if config.mqtt.enabled:

@@ -242,13 +242,15 @@ class Heartbeat:
         else:
             self.notifier.status(f"no frame from {source} for {now - self._last_frame:.0f} s")
 
-    def idle(self, status: str, alive: bool = False) -> None:
+    def idle(self, status: str | Callable[[], str], alive: bool = False) -> None:
+        """``status``: the text, or what makes it (called only when a status goes out)."""
         now = self._clock()
         interval = self.notifier.watchdog_interval_s
+        text = status if callable(status) else lambda: status
         if alive and not self.ready:
             self.ready = True
             self._last_status = self._last_ping = now
-            self.notifier.ready(status)
+            self.notifier.ready(text())
             if interval is not None:
                 self.notifier.watchdog()
             return
@@ -257,7 +259,7 @@ class Heartbeat:
             self.notifier.watchdog()
         if now - self._last_status >= self.status_interval_s:
             self._last_status = now
-            self.notifier.status(status)
+            self.notifier.status(text())
 
 
 def running_status(fps: float, faces: int, frames: int) -> str:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.cameras.shared_classifier import SharedClassifier
+from edge.cameras.shared_classifier import share
 from edge.config import DeviceConfig
 from edge.loop import FrameLoop, LoopSummary
 from edge.pipeline import build_pipeline
@@ -49,10 +49,7 @@ def run_one_process(
 ) -> dict[str, Any]:
     """Every clip a camera of one process, one classifier shared."""
     first = build_pipeline(with_source(config, clips[0]))
-    # A TensorRT engine has a largest batch (detector.max_faces, as built); ONNX Runtime has none.
-    shared = SharedClassifier(
-        first.classifier, config.detector.max_faces if first.classifier.backend == "tensorrt" else 0
-    )
+    shared = share(first.classifier, config.detector.max_faces)
     first.classifier = shared
     pipelines = [first] + [build_pipeline(with_source(config, clip), classifier=shared) for clip in clips[1:]]
     loops: list[FrameLoop] = []

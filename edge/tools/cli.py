@@ -9,7 +9,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.flags import (
     CACHE_DIR_HELP,
@@ -24,6 +24,9 @@ from edge.flags import (
 )
 from edge.paths import DEV_WILD, DEV_YUNET, locate_detector
 from edge.registry import BACKEND_NAMES, runs_yunet
+
+if TYPE_CHECKING:
+    from edge.config import DeviceConfig
 from edge.service.cli import CONFIG_ENV, config_path
 
 log = logging.getLogger("emotion-edge")
@@ -88,12 +91,31 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def bench_config(args: argparse.Namespace) -> tuple[DeviceConfig, Path | None]:
+    """The one camera a benchmark runs, from --config and the flags, with YuNet found where `run`
+    and `demo` find it; and the detector that checks the photos its clips are made from (None: not
+    a YuNet kind, or the file is not there)."""
+    from edge.config import load_config
+
+    overrides: dict[str, dict[str, Any]] = {
+        "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
+        "detector": {"model": args.detector_model},
+    }
+    config = load_config(config_path(args), overrides=overrides).single_camera()
+    d = config.detector
+    found = locate_detector(d.model) if runs_yunet(d.kind) else None
+    if found is not None and found != d.model:
+        log.info("detector.model %s is absent: using %s", d.model, found)
+        config = config.model_copy(update={"detector": d.model_copy(update={"model": found})})
+    yunet = Path(config.detector.model)
+    return config, (yunet if runs_yunet(config.detector.kind) and yunet.is_file() else None)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.compare:
         return cmd_compare(args)
     if args.cameras is not None:
         return cmd_bench_cameras(args)
-    from edge.config import load_config
     from edge.tools.bench import format_report, run_bench, with_source
     from edge.tools.bench_clip import cached_bench_clip_apart
 
@@ -101,20 +123,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--pace must be a positive frame rate, got {args.pace}")
     if args.warmup < 0:
         raise ValueError(f"--warmup must be 0 or more, got {args.warmup}")
-    overrides: dict[str, dict[str, Any]] = {
-        "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
-        "detector": {"model": args.detector_model},
-    }
-    config = load_config(config_path(args), overrides=overrides).single_camera()
-    d = config.detector
-    found = locate_detector(d.model) if runs_yunet(d.kind) else None  # as `run` and `demo` find it
-    if found is not None and found != d.model:
-        log.info("detector.model %s is absent: using %s", d.model, found)
-        config = config.model_copy(update={"detector": d.model_copy(update={"model": found})})
+    config, checker = bench_config(args)
     source = args.source
     if source is None:
-        yunet = Path(config.detector.model)
-        checker = yunet if runs_yunet(config.detector.kind) and yunet.is_file() else None
         source = str(cached_bench_clip_apart(args.wild, args.faces, args.cache_dir, checker))
         log.info("benchmark clip: %s", source)
     config = with_source(config, source)
@@ -129,7 +140,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_cameras(args: argparse.Namespace) -> int:
-    from edge.config import load_config
     from edge.tools.bench_cameras import compare, format_cameras_report, run_one_process, run_separate_processes
     from edge.tools.bench_clip import cached_bench_clip_apart
 
@@ -141,16 +151,7 @@ def cmd_bench_cameras(args: argparse.Namespace) -> int:
         raise ValueError(f"--pace must be a positive frame rate, got {args.pace}")
     if args.frames < 1 or args.warmup < 0:
         raise ValueError(f"--frames must be at least 1 and --warmup 0 or more, got {args.frames} and {args.warmup}")
-    overrides: dict[str, dict[str, Any]] = {
-        "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
-        "detector": {"model": args.detector_model},
-    }
-    config = load_config(config_path(args), overrides=overrides).single_camera()
-    found = locate_detector(config.detector.model) if runs_yunet(config.detector.kind) else None
-    if found is not None and found != config.detector.model:
-        config = config.model_copy(update={"detector": config.detector.model_copy(update={"model": found})})
-    yunet = Path(config.detector.model)
-    checker = yunet if runs_yunet(config.detector.kind) and yunet.is_file() else None
+    config, checker = bench_config(args)
     clips = [
         str(cached_bench_clip_apart(args.wild, args.faces, args.cache_dir, checker, variant=i))
         for i in range(args.cameras)
@@ -182,7 +183,6 @@ def cmd_bench_cameras(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from edge.config import load_config
     from edge.tools.bench_clip import cached_bench_clip_apart, cached_scene
     from edge.tools.bench_compare import CLIPS, compare, format_compare, scene_facts
 
@@ -194,14 +194,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ValueError("--compare makes its own clips: leave out --source and --web")
     if args.frames < 1 or args.warmup < 1:
         raise ValueError(f"--compare needs --frames and --warmup of at least 1, got {args.frames} and {args.warmup}")
-    overrides = {
-        "model": {"backend": args.backend, "path": args.model, "threads": args.threads},
-        "detector": {"model": args.detector_model},
-    }
-    config = load_config(config_path(args), overrides=overrides).single_camera()
-    found = locate_detector(config.detector.model) if runs_yunet(config.detector.kind) else None
-    yunet = Path(found or config.detector.model)
-    checker = yunet if runs_yunet(config.detector.kind) and yunet.is_file() else None
+    config, checker = bench_config(args)
     paths = {}
     for clip in clips:
         if clip in ("empty", "moving"):
@@ -210,7 +203,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
             path = cached_bench_clip_apart(args.wild, int(clip), args.cache_dir, checker)
         paths[clip] = (str(path), scene_facts(path))
     base = config.to_dict()
-    base["detector"]["model"] = str(yunet)
     base["mqtt"] = {"enabled": False}
     base.pop("web", None)
     report = compare(base, paths, frames=args.frames, warmup=args.warmup, pace_fps=args.pace or 30.0)
