@@ -59,6 +59,12 @@ class TrainConfig(Section):
     warmup_epochs: float = Field(2.0, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     class_weighting: ClassWeighting = Field("sqrt_inv", description="loss weight per class from its frequency")
+    logit_adjustment: float = Field(
+        0.0,
+        ge=0,
+        description="tau of the logit-adjusted loss against class imbalance (Menon et al., ICLR 2021): the label "
+        "loss sees logits + tau x log(class prior), inference the plain logits (0: off; with class_weighting none)",
+    )
     ema_decay: float = Field(0.999, ge=0, lt=1, description="weight average; 0 disables it")
     patience: int = Field(40, ge=0, description="early-stopping patience in epochs (0: never stop early)")
     equalize: Annotated[str, OneOf(EQUALIZERS)] = Field("hist", description="contrast equalisation of faces")
@@ -74,6 +80,11 @@ class TrainConfig(Section):
         "",
         description="start from this checkpoint's weights (a best.pt: its selected weights) instead of a random "
         "initialisation, for a warm restart or fine-tuning; same architecture and classes",
+    )
+    init_prune: bool = Field(
+        False,
+        description="with an --init model wider than this run (same depths): keep each layer's filters of largest "
+        "L1 norm (Li et al., ICLR 2017), so a narrower student starts from the model's strongest features",
     )
     teachers: list[PathText] = Field(
         default_factory=list,
@@ -115,6 +126,12 @@ class TrainConfig(Section):
             raise Rule("widths", f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
         if (self.labels == "ferplus" or self.select_on != "fer2013") and not self.votes:
             raise Rule("votes", "labels ferplus and select_on ferplus|mean need votes: the FER+ votes file (--votes)")
+        if self.logit_adjustment > 0 and self.class_weighting != "none":
+            raise Rule(
+                "logit_adjustment",
+                f"logit_adjustment {self.logit_adjustment} corrects the class imbalance that class_weighting "
+                f"{self.class_weighting} already weighs; pass --class-weighting none with it",
+            )
         if self.contempt and self.labels != "ferplus":
             raise Rule("contempt", "contempt is learnt from FER+ votes alone; it needs --labels ferplus")
         return self

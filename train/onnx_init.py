@@ -73,18 +73,24 @@ def emotionnet_from_onnx(
     dropout: float,
     calibration: torch.Tensor | None = None,
     grow: bool = False,
+    prune: bool = False,
 ) -> EmotionNet:
     """An EmotionNet with the ONNX model's function. ``calibration`` (preprocessed real faces,
     N x 1 x 48 x 48) sets the BatchNorm statistics as the module docstring says; without it they
     are the identity (eval mode exact, train mode not). ``grow``: ``num_classes`` may exceed the
-    model's, the extra classes appended after its own."""
+    model's, the extra classes appended after its own. ``prune``: ``widths`` may be narrower than
+    the model's, each layer keeping its filters of largest L1 norm (an approximation of the model,
+    for a student to be trained on)."""
     convs, onnx_depths, (fc_w, fc_b) = read_onnx_weights(path)
     onnx_widths = [convs[sum(onnx_depths[: i + 1]) - 1][0].shape[0] for i in range(len(onnx_depths))]
-    if onnx_depths != list(depths) or onnx_widths != list(widths):
+    narrower = onnx_depths == list(depths) and all(w <= o for w, o in zip(widths, onnx_widths))
+    if onnx_depths != list(depths) or (onnx_widths != list(widths) and not (prune and narrower)):
         raise OnnxInitError(
             f"--init: {path} has widths {onnx_widths} and depths {onnx_depths}, this run has {list(widths)} "
-            f"and {list(depths)}"
+            f"and {list(depths)}" + ("" if prune else " (--init-prune starts a narrower run with the same depths)")
         )
+    if onnx_widths != list(widths):
+        convs, fc_w = prune_filters(convs, [w for w, d in zip(widths, depths) for _ in range(d)], fc_w)
     if fc_w.shape[0] > num_classes or (fc_w.shape[0] < num_classes and not grow):
         raise OnnxInitError(f"--init: {path} has {fc_w.shape[0]} classes, this run has {num_classes}")
     if fc_w.shape[0] < num_classes:
@@ -111,6 +117,23 @@ def emotionnet_from_onnx(
     if calibration is not None:
         calibrate_batchnorm(net, calibration)
     return net.eval()
+
+
+def prune_filters(
+    convs: list[Pair], keep_per_conv: list[int], fc_w: npt.NDArray[np.float32]
+) -> tuple[list[Pair], npt.NDArray[np.float32]]:
+    """Each conv cut to its ``keep`` output filters of largest L1 norm (the folded BatchNorm's scale
+    included), the next layer's inputs cut to match. Kept filters stay in their original order."""
+    pruned: list[Pair] = []
+    inputs: npt.NDArray[np.int64] | None = None
+    for (w, b), keep in zip(convs, keep_per_conv):
+        if inputs is not None:
+            w = w[:, inputs]
+        strongest = np.sort(np.argsort(-np.abs(w).sum(axis=(1, 2, 3)), kind="stable")[:keep])
+        pruned.append((np.ascontiguousarray(w[strongest]), np.ascontiguousarray(b[strongest])))
+        inputs = strongest
+    assert inputs is not None
+    return pruned, np.ascontiguousarray(fc_w[:, inputs])
 
 
 def _stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -187,6 +187,16 @@ def class_weights(
     return torch.tensor(w, dtype=torch.float32)
 
 
+def class_prior(
+    labels: npt.NDArray[np.int64], num_classes: int, soft: npt.NDArray[np.float32] | None = None
+) -> torch.Tensor:
+    """Each class's share of the training targets (summed vote distributions where the targets are
+    soft), floored so an absent class has a finite log."""
+    counts = soft.sum(axis=0).astype(np.float64) if soft is not None else np.bincount(labels, minlength=num_classes)
+    prior = np.maximum(counts, 1e-3) / max(float(np.sum(counts)), 1e-12)
+    return torch.tensor(prior, dtype=torch.float32)
+
+
 # --- model --------------------------------------------------------------------------------------
 
 
@@ -290,6 +300,11 @@ class Trainer:
                 self.train_targets.sum(axis=0).astype(np.float64) if self.train_targets is not None else None,
             ).to(self.device),
             label_smoothing=cfg.label_smoothing,
+        )
+        self.logit_offset = (
+            cfg.logit_adjustment * torch.log(class_prior(self.data.train_y, k, self.train_targets)).to(self.device)
+            if cfg.logit_adjustment > 0
+            else None
         )
         # The teacher sees each augmented batch and its mirror: the student learns the flip-averaged
         # (test-time-augmented) prediction as a single crop.
@@ -419,7 +434,12 @@ class Trainer:
             raise ValueError(f"--init: {path} has class_names {init.class_names}, this run has {mine}")
         if init.arch != arch_of(self.cfg):
             mine_arch = arch_of(self.cfg).to_dict()
-            raise ValueError(f"--init: {path} has arch {init.arch.to_dict()}, this run has {mine_arch}")
+            hint = (
+                "; --init-prune narrows an exported .onnx model, export the checkpoint first"
+                if self.cfg.init_prune
+                else ""
+            )
+            raise ValueError(f"--init: {path} has arch {init.arch.to_dict()}, this run has {mine_arch}{hint}")
         # last.pt keeps the raw weights and the average apart; start from what selection would ship.
         weights = init.weights()
         self.model.load_state_dict(weights)
@@ -453,6 +473,7 @@ class Trainer:
             self.cfg.dropout,
             calibration,
             grow=bool(added),
+            prune=self.cfg.init_prune,
         )
         weights = net.state_dict()
         self.model.load_state_dict(weights)
@@ -528,15 +549,15 @@ class Trainer:
                 partner, partner_target = y[perm], target[perm]
             with self.autocast():
                 logits = self.model(x)
-                loss = lam * self.criterion(logits.float(), target)
+                loss = lam * self.label_loss(logits, target)
                 if lam < 1.0:
-                    loss = loss + (1 - lam) * self.criterion(logits.float(), partner_target)
+                    loss = loss + (1 - lam) * self.label_loss(logits, partner_target)
                 if self.teacher is not None:
                     loss = (1 - self.cfg.distill_weight) * loss + self.cfg.distill_weight * distillation_loss(
                         logits.float(), self.teacher_probs(x), self.cfg.distill_temperature
                     )
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.ema:
@@ -550,6 +571,15 @@ class Trainer:
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")
         bar.close()
         return {"train_loss": total_loss / seen, "train_top1": correct / seen}
+
+    def label_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss against the labels (or vote distributions); with logit adjustment the logits are
+        shifted by tau x log(prior) first, so a frequent class must win by its prior's margin."""
+        logits = logits.float()
+        if self.logit_offset is not None:
+            logits = logits + self.logit_offset
+        loss: torch.Tensor = self.criterion(logits, target)
+        return loss
 
     @torch.no_grad()
     def teacher_probs(self, x: torch.Tensor) -> torch.Tensor:

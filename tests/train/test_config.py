@@ -40,6 +40,11 @@ def test_the_defaults_are_the_release_recipe_and_valid() -> None:
         ("equalize", "gamma", r"equalize='gamma' .* is not allowed; choose one of: none, hist, clahe \(none: "),
         ("teachers", ["a.pt", ""], r"teachers\[1\]='' \(from file x\.json\) is not allowed: it is empty$"),
         ("epochs", 2.5, r"epochs=2\.5 .*: expected a whole number$"),
+        (
+            "logit_adjustment",
+            1.0,
+            r"logit_adjustment 1\.0 .*class_weighting sqrt_inv already weighs; pass --class-weighting none with it",
+        ),
         ("widths", [32, 64], r"widths \[32, 64\] and depths \[1, 2, 2, 2\] must be non-empty and equally long"),
     ],
 )

@@ -84,3 +84,30 @@ def test_a_grown_model_keeps_the_old_classes_predictions_and_starts_the_new_one_
     assert eight[:, 7].mean() < 0.05
     with pytest.raises(OnnxInitError, match="7 classes, this run has 8"):
         emotionnet_from_onnx(shipped_model, 8, **ARCH)
+
+
+def test_a_narrower_student_starts_from_each_layers_strongest_filters(shipped_model: Path, faces) -> None:
+    from train.onnx_init import read_onnx_weights
+
+    _, calibration = faces
+    half = {"widths": [16, 32, 64, 128], "depths": [1, 2, 2, 2], "dropout": 0.3}
+    with pytest.raises(OnnxInitError, match="--init-prune"):
+        emotionnet_from_onnx(shipped_model, 7, **half)
+    net = emotionnet_from_onnx(shipped_model, 7, **half, calibration=torch.from_numpy(calibration), prune=True)
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 32, 32, 64, 64, 128, 128]
+    assert net.classifier.weight.shape == (7, 128)
+    # The first layer kept the 16 filters of largest L1 norm (the only layer whose inputs are uncut).
+    (w0, _), *_ = read_onnx_weights(shipped_model)[0]
+    norms = np.abs(w0).sum(axis=(1, 2, 3))
+    kept = np.sort(np.argsort(-norms)[:16])
+    direction = convs[0].weight.detach().numpy()
+    cosine = (direction * w0[kept]).sum(axis=(1, 2, 3)) / (
+        np.linalg.norm(direction.reshape(16, -1), axis=1) * np.linalg.norm(w0[kept].reshape(16, -1), axis=1)
+    )
+    assert cosine.min() > 0.999  # calibration rescales each filter, never changes its direction
+
+
+def test_a_wider_run_cannot_be_pruned_from_a_narrower_model(shipped_model: Path) -> None:
+    with pytest.raises(OnnxInitError, match="widths"):
+        emotionnet_from_onnx(shipped_model, 7, [32, 64, 128, 512], [1, 2, 2, 2], 0.3, prune=True)
