@@ -184,6 +184,11 @@ def add_release(esub: Any) -> None:
         action="store_true",
         help=f"when the rule is met, copy both files to {Path(paths.MODEL).parent}/ (the default model)",
     )
+    p.add_argument(
+        "--install-as",
+        metavar="NAME",
+        help="with --install: the catalog name the files take (`emotion-edge models`; default: the default model)",
+    )
     p.set_defaults(func=cmd_release)
 
 
@@ -211,8 +216,12 @@ def cmd_figures(args: Any) -> int:
 def cmd_release(args: Any) -> int:
     import shutil
 
+    from edge import catalog
     from train.cli import needs_torch
 
+    target = catalog.entry(args.install_as or catalog.DEFAULT)[0]
+    if args.install_as and not args.install:
+        raise ValueError("--install-as names where --install puts the files: give both")
     needs_torch("export release")
     for what, path in (("checkpoint", args.checkpoint), ("--baseline", args.baseline), ("--wild", args.wild)):
         if not Path(path).exists():
@@ -225,7 +234,9 @@ def cmd_release(args: Any) -> int:
         print(f"the rule is not met: {workdir} keeps the files; {Path(paths.MODEL).parent}/ is unchanged")
         return 1
     if args.install:
-        for name in ("emotion-edge-fp32.onnx", "emotion-edge-int8.onnx"):
-            shutil.copyfile(workdir / name, Path(paths.MODEL).parent / name)
-        print(f"installed {args.model_version} as the default model in {Path(paths.MODEL).parent}/")
+        for precision in catalog.PRECISIONS:
+            shutil.copyfile(
+                workdir / f"emotion-edge-{precision}.onnx", Path(paths.MODEL).parent / target.file(precision)
+            )
+        print(f"installed {args.model_version} as the model {target.name!r} in {Path(paths.MODEL).parent}/")
     return 0

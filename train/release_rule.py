@@ -18,6 +18,11 @@ CLASS_RECALL_MIN = 0.40
 CLASS_RECALL_SUPPORT = 20  # classes with at least this many FER+ rows have a recall floor
 INT8_FERPLUS_POINTS = 0.5
 INT8_PHOTOS = 2
+# The targets of 2.1.0 (item 3 of the issue): reported beside the rule, not gated (a release that
+# misses them ships when it beats the previous one by the rule, and the card records every run).
+TARGET_FERPLUS = 0.84
+TARGET_PHOTOS = 0.66
+TARGET_PHOTO_CLASS = 0.30
 PARAMS_MAX = 1_500_000
 MACS_MAX = 150_000_000
 
@@ -150,7 +155,30 @@ def release_checks(
             bool(params and macs and params <= PARAMS_MAX and macs <= MACS_MAX),
         )
     )
-    return checks
+    return checks + target_checks(candidate)
+
+
+def target_checks(candidate: HonestReport) -> list[Check]:
+    """The 2.1.0 targets, as information: met or missed, with the figure."""
+    ph, fp = photos(candidate), ferplus(candidate)
+    low = [f"{c} {_pct(r)}" for c, r in ph.recall.items() if r is not None and ph.support[c] and r < TARGET_PHOTO_CLASS]
+    photos_met = ph.top1 >= TARGET_PHOTOS and not low
+    return [
+        Check(
+            "2.1.0 target: FER+ PrivateTest (reported, not gated)",
+            f"{_pct(fp.top1)}: {'met' if fp.top1 >= TARGET_FERPLUS else 'missed'}",
+            ">= 84 %",
+            None,
+        ),
+        Check(
+            "2.1.0 target: the real photos, every class (reported, not gated)",
+            f"{_pct(ph.top1)}"
+            + (f", under 30 %: {', '.join(low)}" if low else ", no class under 30 %")
+            + (": met" if photos_met else ": missed"),
+            ">= 66 %, no class under 30 %",
+            None,
+        ),
+    ]
 
 
 def format_checks(model: str, checks: list[Check]) -> str:
