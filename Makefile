@@ -6,7 +6,7 @@ DATA ?= ../shared/datasets/fer2013.tar.gz
 RUN ?= release
 MODEL ?= models/emotion-edge-fp32.onnx
 
-.PHONY: install test lint format typecheck train train-ferplus release-ferplus evaluate export int8 engine bench bench-web bench-compare bench-model gpu-check clean
+.PHONY: install test lint format typecheck train train-ferplus train-teachers train-student train-student-small release-ferplus evaluate export int8 engine bench bench-web bench-compare bench-model gpu-check clean
 
 # On a Jetson or a Raspberry Pi the venv sees the system's packages: JetPack's TensorRT and its
 # OpenCV with GStreamer, apt's picamera2 (`make setup-device` does the rest: pycuda, numpy<2).
@@ -108,6 +108,36 @@ train-ferplus: $(BASE)
 		--ferplus-weight $(FERPLUS_WEIGHT) --select-on $(FERPLUS_SELECT) --epochs $(FERPLUS_EPOCHS) --lr 5e-4 \
 		--warmup-epochs 0.5 --no-test \
 		$(if $(FERPLUS_AUGMENT_OFF),--augment-off $(FERPLUS_AUGMENT_OFF)) $(FERPLUS_FLAGS)
+
+# 2.1.0's recipe (issue #21, item 3; models/README.md): three FER+ teachers, each an earlier release
+# (1.2.0, 1.1.0, 1.0.0: three FER2013 trainings, taken from git history) fine-tuned 12 epochs on the
+# votes; then students distilled from the teachers' flip-averaged ensemble blended with the votes
+# (--distill-weight 0.5): full width from 1.2.0, and half width (a quarter of the parameters) pruned
+# from 2.0.0's strongest filters. On a 2-core AVX-512 host: 12 min per teacher, about 35 and 25 min
+# per student; each run can pause and resume (--stop-after, --resume).
+FERPLUS_TUNE = --labels ferplus --votes $(VOTES) --ferplus-weight 1 --select-on ferplus --epochs 12 --lr 5e-4 \
+	--warmup-epochs 0.5 --no-test
+TEACHERS = $(foreach t,1 2 3,--teacher runs/$(RUN)-t$(t)/best.pt)
+STUDENT_FLAGS ?=
+runs/emotion-edge-1.1.0-fp32.onnx:
+	mkdir -p runs
+	git show edf9fa8:models/emotion-edge-fp32.onnx > $@
+runs/emotion-edge-1.0.0-fp32.onnx:
+	mkdir -p runs
+	git show b5e2322:models/emotion-edge-fp32.onnx > $@
+runs/emotion-edge-2.0.0-fp32.onnx:
+	mkdir -p runs
+	git show 20da028:models/emotion-edge-fp32.onnx > $@
+train-teachers: runs/emotion-edge-1.2.0-fp32.onnx runs/emotion-edge-1.1.0-fp32.onnx runs/emotion-edge-1.0.0-fp32.onnx
+	$(TRAIN) --name $(RUN)-t1 --init runs/emotion-edge-1.2.0-fp32.onnx --seed 1 $(FERPLUS_TUNE)
+	$(TRAIN) --name $(RUN)-t2 --init runs/emotion-edge-1.1.0-fp32.onnx --seed 2 $(FERPLUS_TUNE)
+	$(TRAIN) --name $(RUN)-t3 --init runs/emotion-edge-1.0.0-fp32.onnx --seed 3 $(FERPLUS_TUNE)
+train-student: runs/emotion-edge-1.2.0-fp32.onnx
+	$(TRAIN) --name $(RUN)-student --init runs/emotion-edge-1.2.0-fp32.onnx --seed 1 $(FERPLUS_TUNE) $(TEACHERS) \
+		$(STUDENT_FLAGS)
+train-student-small: runs/emotion-edge-2.0.0-fp32.onnx
+	$(TRAIN) --name $(RUN)-student-small --init runs/emotion-edge-2.0.0-fp32.onnx --init-prune --widths 16,32,64,128 \
+		--seed 1 $(FERPLUS_TUNE) --lr 1e-3 $(TEACHERS) $(STUDENT_FLAGS)
 
 # The selected run to models/: FP32 and INT8, the temperature fitted on PublicTest, PrivateTest scored
 # once, installed only where the release rule is met (export release prints every item).

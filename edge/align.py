@@ -29,9 +29,34 @@ def eye_angle(face: Face) -> float:
     return math.degrees(math.atan2(ly - ry, lx - rx))
 
 
+def similarity(src: npt.NDArray[np.floating], dst: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """The 2x3 similarity (rotation, uniform scale, shift; no reflection) that maps the points
+    ``src`` onto ``dst`` with the least squared error (Umeyama, 1991)."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    var = (s**2).sum() / len(src)
+    if var < 1e-12:
+        raise ValueError("the source points coincide: no similarity transform fits them")
+    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.diag([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    rotation = u @ sign @ vt
+    scale = float(np.trace(np.diag(sigma) @ sign)) / var
+    m = np.empty((2, 3))
+    m[:, :2] = scale * rotation
+    m[:, 2] = mu_d - scale * rotation @ mu_s
+    return m
+
+
 def crop_face(gray: Frame, face: Face, policy: CropPolicy) -> npt.NDArray[np.uint8]:
-    """One square crop: the box widened by ``margin`` on every side, rotated upright when
-    ``align`` is set and landmarks are known, resized to ``policy.size``."""
+    """One square crop, resized to ``policy.size``: with a ``template`` and landmarks, the face's
+    five landmarks mapped onto it; otherwise the box widened by ``margin`` on every side, rotated
+    upright when ``align`` is set and landmarks are known."""
+    if policy.template is not None and face.landmarks is not None:
+        try:
+            return _aligned_crop(gray, face.landmarks, policy)
+        except ValueError:
+            pass  # five landmarks on one point carry no geometry: the box still frames the face
     x, y, w, h = face.box
     cx, cy = x + w / 2.0, y + h / 2.0
     side = max(w, h) * (1.0 + 2.0 * policy.margin)
@@ -39,6 +64,21 @@ def crop_face(gray: Frame, face: Face, policy: CropPolicy) -> npt.NDArray[np.uin
     angle = eye_angle(face) if policy.align else 0.0
     m = cv2.getRotationMatrix2D((cx, cy), angle, out / side)
     m[:, 2] += np.array([out / 2.0 - cx, out / 2.0 - cy])
+    crop = cv2.warpAffine(gray, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if out != policy.size:
+        crop = cv2.resize(crop, (policy.size, policy.size), interpolation=cv2.INTER_AREA)
+    return np.asarray(crop, dtype=np.uint8)
+
+
+def _aligned_crop(gray: Frame, landmarks: npt.NDArray[np.float32], policy: CropPolicy) -> npt.NDArray[np.uint8]:
+    assert policy.template is not None
+    template = np.asarray(policy.template, np.float64)
+    # The crop's side in frame pixels, judged by the eyes: warp to about that (at most
+    # _MAX_INTERMEDIATE) and area-resize, as the box crop does.
+    eyes = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    side = eyes / max(float(np.linalg.norm(template[1] - template[0])), 1e-6)
+    out = int(min(max(policy.size, round(side)), _MAX_INTERMEDIATE))
+    m = similarity(landmarks, template * out)
     crop = cv2.warpAffine(gray, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if out != policy.size:
         crop = cv2.resize(crop, (policy.size, policy.size), interpolation=cv2.INTER_AREA)

@@ -101,12 +101,17 @@ class CropPolicy:
     ``margin`` widens the detector's box by that fraction of its size on every side (a negative
     margin tightens it: FER2013's crops are tighter than YuNet's boxes);
     ``align`` rotates the face so the eye line is horizontal when landmarks are known.
+    ``template`` (five-point alignment): where the right eye, left eye, nose tip and right and left
+    mouth corners go, in fractions of the crop side. With it, a face with landmarks is cropped by
+    the similarity transform (rotation, scale, shift) that best maps its five landmarks onto the
+    template; ``margin`` and ``align`` then apply only to faces without landmarks.
     """
 
     margin: float = 0.15
     align: bool = True
     size: int = INPUT_SIZE
     color: str = "gray"
+    template: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         _number("crop.margin", self.margin, -0.3, 1.0)
@@ -115,13 +120,38 @@ class CropPolicy:
             raise ContractError(f"crop.align must be true or false, got {self.align!r}")
         if self.color != "gray":
             raise ContractError(f"crop.color={self.color!r}: only 'gray' is supported")
+        if self.template is not None:
+            object.__setattr__(self, "template", _template(self.template))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.template is None:
+            del data["template"]  # a box-crop model's metadata stays as older devices read it
+        else:
+            data["template"] = [list(point) for point in self.template]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CropPolicy:
         return cls(**_known_keys(cls, data, "crop"))
+
+
+def _template(value: object) -> tuple[tuple[float, float], ...]:
+    """Five (x, y) points within [-0.5, 1.5] of the crop side, the eyes apart: what a similarity
+    transform can be fitted to."""
+    if not isinstance(value, (list, tuple)) or len(value) != 5:
+        raise ContractError(f"crop.template must be five [x, y] points, got {str(value)[:60]}")
+    points = []
+    for i, point in enumerate(value):
+        if not isinstance(point, (list, tuple)) or len(point) != 2:
+            raise ContractError(f"crop.template[{i}] must be an [x, y] pair, got {str(point)[:40]}")
+        for axis, v in zip("xy", point):
+            _number(f"crop.template[{i}].{axis}", v, -0.5, 1.5)
+        points.append((float(point[0]), float(point[1])))
+    (rx, ry), (lx, ly) = points[0], points[1]
+    if (lx - rx) ** 2 + (ly - ry) ** 2 < 0.01:
+        raise ContractError("crop.template: the two eyes (points 0 and 1) must be at least 0.1 of the crop apart")
+    return tuple(points)
 
 
 def _number(key: str, value: object, low: float, high: float, integer: bool = False) -> None:

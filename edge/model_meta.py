@@ -13,7 +13,8 @@ Keys (all values are strings; JSON where noted). ``emotion_edge.`` prefixes ever
 - ``preprocessing_text`` the same steps in words
 - ``crop``              JSON: ``margin`` (box widened by this fraction of its size on each side,
                         square around the box centre), ``align`` (rotate so the eye line is
-                        level), ``size``, ``color``
+                        level), ``size``, ``color``; optional ``template``: five [x, y] points
+                        in fractions of the crop side (five-point alignment, see CropPolicy)
 - ``output``            JSON: ``name``, ``kind`` (``probabilities``: softmax already applied),
                         ``temperature`` (optional, a float > 0, absent means 1: the device publishes
                         ``softmax(log(p) / temperature)``, see ``edge.contract.apply_temperature``)
@@ -91,9 +92,19 @@ class ModelInfo:
             "clahe": f"CLAHE (clip {p.clahe_clip}, {p.clahe_grid}x{p.clahe_grid} tiles) of the uint8 crop",
         }[p.equalize]
         c = self.crop
-        return (
+        box = (
             f"square crop around the face box widened by {c.margin:.2f} of its size per side"
-            f"{', rotated so the eyes are level' if c.align else ''}; grayscale; resized to "
+            f"{', rotated so the eyes are level' if c.align else ''}"
+        )
+        if c.template is not None:
+            marks = ", ".join(f"({x:.4f}, {y:.4f})" for x, y in c.template)
+            box = (
+                "the similarity transform (least squares) mapping the detector's five landmarks (right eye, left "
+                f"eye, nose tip, right and left mouth corners) to {marks} in fractions of the crop side; without "
+                f"landmarks a {box}"
+            )
+        return (
+            f"{box}; grayscale; resized to "
             f"{c.size}x{c.size}; {eq}; x = (pixel * {p.scale:.8g} - {p.mean}) / {p.std}; "
             f"input {self.input_shape} {'NCHW'} float32; output {self.output_name}: {self.output_kind} "
             f"over classes {self.classes}"

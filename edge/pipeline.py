@@ -340,7 +340,12 @@ def build_pipeline(
     policy = crop_policy(classifier.info.crop, m.crop_margin, m.crop_align)
     if policy != classifier.info.crop:
         log.info("crop policy %s overrides the model's %s", policy, classifier.info.crop)
-    if d.kind == "haar" and policy.align:
+    if d.kind == "haar" and policy.template is not None:
+        log.warning(
+            "the model was trained on five-point aligned crops but the haar detector gives no landmarks: faces "
+            "are cropped by their box, which the model reads less well; use detector.kind = 'yunet'"
+        )
+    elif d.kind == "haar" and policy.align:
         log.info("the haar detector gives no landmarks: crops are not rotated upright")
     info = classifier.info
     log.info(

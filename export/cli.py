@@ -133,6 +133,7 @@ def cmd_int8(args: argparse.Namespace) -> int:
     from export.quantize import quantize_int8
     from train.dataset import load_dataset
     from train.evaluate import evaluate_model
+    from train.landmarks import for_crop
     from train.sampling import stratified_subset
 
     out = args.out or args.model.with_name(args.model.name.replace("fp32", "int8").replace(".onnx", "") + ".onnx")
@@ -142,6 +143,7 @@ def cmd_int8(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data)
     if list(dataset.class_names) != info.classes:
         dataset = dataset.subset(info.classes)
+    dataset = for_crop(dataset, info.crop, Path(paths.DEV_YUNET))
     train_x, train_y = dataset.split("train")
     pick = stratified_subset(train_y, args.calibration_images, np.random.default_rng(args.seed))
     result = quantize_int8(args.model, out, train_x[pick], args.method, calibration_source=str(args.data))

@@ -71,12 +71,14 @@ def release(
     from train.calibration import calibrate
     from train.dataset import load_dataset
     from train.honest_eval import HonestReport, honest_figures
+    from train.landmarks import for_crop
     from train.sampling import stratified_subset
 
     workdir.mkdir(parents=True, exist_ok=True)
     fp32, int8 = workdir / "emotion-edge-fp32.onnx", workdir / "emotion-edge-int8.onnx"
     dataset = load_dataset(data)
     crop = replace(ckpt.load(checkpoint).crop, margin=margin, align=align)
+    dataset = for_crop(dataset, crop, yunet)
     val_faces, _ = dataset.split("val")
     extra = {"run": str(checkpoint.parent), "labels": "ferplus"}
     _, diff = export_onnx(checkpoint, fp32, val_faces[:1000], name, version, {}, extra, crop)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge import paths
 from edge.contract import apply_temperature
 from train.dataset import LoadOptions, load_dataset
 
@@ -132,9 +133,11 @@ def calibrate(model: Path, data: str, votes: str) -> Calibration:
     """Fit T on PublicTest against the vote distributions; report ECE on PrivateTest before and after."""
     from edge.model_meta import read_onnx_metadata
     from train.ferplus import majority_labels, read_votes, soft_targets, votes_for
+    from train.landmarks import for_crop
 
-    classes = read_onnx_metadata(str(model)).classes
-    dataset = load_dataset(data, LoadOptions()).for_model(classes)
+    info = read_onnx_metadata(str(model))
+    classes = info.classes
+    dataset = for_crop(load_dataset(data, LoadOptions()).for_model(classes), info.crop, Path(paths.DEV_YUNET))
     table = read_votes(votes)
     index = votes_for(dataset, table)
     _, probs = raw_probabilities(model, dataset.images)

@@ -60,14 +60,19 @@ class Arch:
 
 
 def header(
-    config: dict[str, Any], class_names: list[str], pre: Preprocessing, arch: Arch, model: nn.Module
+    config: dict[str, Any],
+    class_names: list[str],
+    pre: Preprocessing,
+    arch: Arch,
+    model: nn.Module,
+    crop: CropPolicy | None = None,
 ) -> dict[str, Any]:
     """The keys every checkpoint of a run carries (the weights and the epoch come on top)."""
     return {
         "config": config,
         "class_names": list(class_names),
         "preprocessing": pre.to_dict(),
-        "crop": CropPolicy().to_dict(),
+        "crop": (crop or CropPolicy()).to_dict(),
         "arch": arch.to_dict(),
         "params": count_parameters(model),
         "macs": count_macs(model),

@@ -114,6 +114,11 @@ class TrainConfig(Section):
     test_report: bool = Field(True, description="score PrivateTest at the end (off for probes: select, then test once)")
     device_crop: bool = Field(False, description="re-frame faces like the device's YuNet box (train/augment.py)")
     yunet: str = Field(paths.DEV_YUNET, description="the device's face detector, for device_crop")
+    align_landmarks: bool = Field(
+        False,
+        description="five-point alignment: every face warped so YuNet's landmarks fall on the Training faces' "
+        "mean landmarks, the template recorded in the model's crop policy for the device (train/landmarks.py)",
+    )
     camera: bool = Field(False, description="camera degradations: down-and-up scaling, JPEG (train/augment.py)")
     augment_off: list[Ablatable] = Field(
         default_factory=list,
@@ -126,6 +131,12 @@ class TrainConfig(Section):
             raise Rule("widths", f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
         if (self.labels == "ferplus" or self.select_on != "fer2013") and not self.votes:
             raise Rule("votes", "labels ferplus and select_on ferplus|mean need votes: the FER+ votes file (--votes)")
+        if self.align_landmarks and self.device_crop:
+            raise Rule(
+                "align_landmarks",
+                "align_landmarks and device_crop frame faces two different ways (landmarks onto a template, "
+                "the detector's box); choose one",
+            )
         if self.logit_adjustment > 0 and self.class_weighting != "none":
             raise Rule(
                 "logit_adjustment",

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge import paths
 from edge.contract import CropPolicy
 from train.dataset import LoadOptions, load_dataset
 from train.metrics import Report, compute_report
@@ -45,12 +46,17 @@ def policy_of(model: Path) -> CropPolicy:
     return checkpoint.load(model).crop
 
 
-def evaluate_model(model: Path, data: str, split: str = "test", skip_bad: bool = False) -> Report:
+def evaluate_model(
+    model: Path, data: str, split: str = "test", skip_bad: bool = False, yunet: Path | None = None
+) -> Report:
+    """The model on one split of the data set, its faces cropped as the model's policy says."""
+    from train.landmarks import for_crop
+
     if not model.is_file():
         raise FileNotFoundError(f"model not found: {model} (expected a best.pt checkpoint or an .onnx file)")
     classes, predict = onnx_predictor(model) if model.suffix == ".onnx" else checkpoint_predictor(model)
     dataset = load_dataset(data, LoadOptions(skip_bad=skip_bad))
-    dataset = dataset.for_model(classes)
+    dataset = for_crop(dataset.for_model(classes), policy_of(model), yunet or Path(paths.DEV_YUNET))
     images, labels = dataset.split(split)
     probs = np.concatenate([predict(images[i : i + 512]) for i in range(0, len(images), 512)])
     flipped = np.concatenate(

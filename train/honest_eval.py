@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge import paths
 from edge.contract import CropPolicy
 from train.dataset import VOTE_ONLY_CLASSES, LoadOptions, load_dataset
 
@@ -147,6 +148,11 @@ class HonestReport:
             ) from None
 
 
+def crop_words(policy: CropPolicy) -> str:
+    box = "eye alignment" if policy.align else "no rotation"
+    return f"five-point alignment, else {box}" if policy.template is not None else box
+
+
 def honest_figures(
     model: Path,
     data: str,
@@ -165,8 +171,10 @@ def honest_figures(
 
     classes, predict = onnx_predictor(model) if model.suffix == ".onnx" else checkpoint_predictor(model)
     classes = list(classes)
+    from train.landmarks import for_crop
+
     dataset = load_dataset(data, LoadOptions(skip_bad=skip_bad))
-    dataset = dataset.for_model(classes)
+    dataset = for_crop(dataset.for_model(classes), policy or policy_of(model), yunet or Path(paths.DEV_YUNET))
     mask = dataset.splits == split
     images, labels, rows = dataset.images[mask], dataset.labels[mask], dataset.row_index()[mask]
     probs = np.concatenate([predict(images[i : i + 512]) for i in range(0, len(images), 512)])
@@ -251,7 +259,7 @@ def honest_figures(
         no_face = int((wild_pred < 0).sum())
         fig = figure(
             f"whole pipeline on {wild} (YuNet, crop margin {policy.margin:g}, "
-            f"{'eye alignment' if policy.align else 'no rotation'}; no face found counts as wrong: {no_face})",
+            f"{crop_words(policy)}; no face found counts as wrong: {no_face})",
             wild_labels,
             wild_pred,
             classes,

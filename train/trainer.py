@@ -15,7 +15,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from edge.contract import Preprocessing
+from edge.contract import CropPolicy, Preprocessing
 from train import checkpoint
 from train.augment import AugmentConfig, augment_uint8, random_erase, without
 from train.config import TrainConfig
@@ -91,12 +91,24 @@ class Splits:
     test_fer: npt.NDArray[np.int64] | None = None
 
 
-def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits]:
+def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits, CropPolicy]:
+    """The splits, and the crop policy the model is trained for (five-point alignment's template
+    measured here, from the Training faces)."""
     dataset = load_dataset(cfg.data, LoadOptions(strict_size=cfg.strict_size, skip_bad=cfg.skip_bad))
     if cfg.classes:
         dataset = dataset.subset(cfg.classes)
     if cfg.contempt:
         dataset = dataset.subset([*dataset.class_names, "contempt"], empty_ok=VOTE_ONLY_CLASSES)
+    crop = CropPolicy()
+    if cfg.align_landmarks:
+        from train.landmarks import align_images, fer_landmarks, template_of
+
+        marks = fer_landmarks(dataset.images, Path(cfg.yunet))
+        crop = replace(crop, template=template_of(marks[dataset.splits == "train"], dataset.images.shape[1]))
+        assert crop.template is not None
+        found = int((~np.isnan(marks).any(axis=(1, 2))).sum())
+        log.info("five-point alignment: landmarks on %d of %d faces, template %s", found, len(marks), crop.template)
+        dataset = replace(dataset, images=align_images(dataset.images, marks, crop.template))
     train_x, train_y = dataset.split("train")
     val_x, val_y = dataset.split("val")
     test_x, test_y = dataset.split("test")
@@ -119,7 +131,7 @@ def prepare_data(cfg: TrainConfig) -> tuple[FaceDataset, Splits]:
         val_fer = val_fer[keep_v] if val_fer is not None else None
         test_fer = test_fer[keep_t] if test_fer is not None else None
     splits = Splits(train_x, train_y, val_x, val_y, test_x, test_y, dataset.class_names, train_t, val_fer, test_fer)
-    return dataset, splits
+    return dataset, splits, crop
 
 
 def join_ferplus(
@@ -282,7 +294,7 @@ class Trainer:
         self.device = pick_device(cfg.device)
         self.pre = Preprocessing(equalize=cfg.equalize)
         self.aug = without(AugmentConfig(device_crop=cfg.device_crop, camera=cfg.camera), cfg.augment_off)
-        self.dataset, self.data = prepare_data(cfg)
+        self.dataset, self.data, self.crop = prepare_data(cfg)
         k = len(self.data.class_names)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast NHWC convolutions:
         # 1.3x faster per training step on the 2-core CPU, same arithmetic.
@@ -359,7 +371,7 @@ class Trainer:
 
     def checkpoint_meta(self) -> dict[str, Any]:
         arch = arch_of(self.cfg)
-        return checkpoint.header(self.cfg.to_dict(), list(self.data.class_names), self.pre, arch, self.model)
+        return checkpoint.header(self.cfg.to_dict(), list(self.data.class_names), self.pre, arch, self.model, self.crop)
 
     def save_last(self) -> None:
         state = {

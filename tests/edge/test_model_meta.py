@@ -120,6 +120,9 @@ def props_with(section: str, **changes: object) -> dict[str, str]:
     return props
 
 
+TEMPLATE = [[0.32, 0.38], [0.68, 0.38], [0.5, 0.55], [0.36, 0.74], [0.64, 0.74]]
+
+
 @pytest.mark.parametrize(
     ("section", "change", "message"),
     [
@@ -134,6 +137,12 @@ def props_with(section: str, **changes: object) -> dict[str, str]:
         ("crop", {"size": 0}, r"crop.size must be within \[8, 512\]"),
         ("crop", {"size": 48.5}, r"crop.size must be within \[8, 512\] \(an integer\)"),
         ("crop", {"align": "yes"}, r"crop.align must be true or false"),
+        ("crop", {"template": [[0.3, 0.4]] * 4}, r"crop.template must be five \[x, y\] points"),
+        ("crop", {"template": "eyes"}, r"crop.template must be five \[x, y\] points"),
+        ("crop", {"template": [[0.3, 0.4, 1]] * 5}, r"crop.template\[0\] must be an \[x, y\] pair"),
+        ("crop", {"template": [[0.3, float("nan")], *TEMPLATE[1:]]}, r"crop.template\[0\].y must be within"),
+        ("crop", {"template": [*TEMPLATE[:4], [9.0, 0.7]]}, r"crop.template\[4\].x must be within \[-0.5, 1.5\]"),
+        ("crop", {"template": [[0.3, 0.4], [0.31, 0.4], *TEMPLATE[2:]]}, r"crop.template: the two eyes .* apart"),
         ("output", {"temperature": 1e6}, r"output.temperature must be a finite number within \[0.01, 100\]"),
     ],
 )
@@ -200,3 +209,14 @@ def test_the_released_models_pass_every_check(shipped_model) -> None:  # type: i
     # too (git-ignored), and it is not ours to check (the emulated arm64 run failed on it).
     for path in [shipped_model.parent / e.file(p) for e in CATALOG for p in PRECISIONS]:
         assert read_onnx_metadata(str(path)).classes
+
+
+def test_a_five_point_template_travels_in_the_metadata_and_is_described() -> None:
+    info = ModelInfo.from_props(props_with("crop", template=TEMPLATE), source="m.onnx")
+    assert info.crop.template == tuple(tuple(p) for p in TEMPLATE)
+    again = ModelInfo.from_props(info.to_props(), source="again.onnx")
+    assert again.crop == info.crop
+    assert "five landmarks" in info.describe_preprocessing() and "(0.3200, 0.3800)" in info.describe_preprocessing()
+    # A box-crop model writes no template key, so devices from before five-point alignment still read it.
+    plain = ModelInfo.from_props(props_with("crop"), source="m.onnx")
+    assert "template" not in json.loads(plain.to_props()["emotion_edge.crop"])

@@ -118,3 +118,9 @@ def test_a_bad_flag_or_file_value_names_its_origin(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         train_config(parse("--config", str(path)))
+
+
+def test_five_point_alignment_and_the_device_crop_jitter_are_refused_together() -> None:
+    with pytest.raises(ConfigError, match=r"align_landmarks and device_crop frame faces two different ways"):
+        TrainConfig.from_dict({"align_landmarks": True, "device_crop": True}, "file x.json")
+    assert TrainConfig.from_dict({"align_landmarks": True}).align_landmarks
