@@ -172,6 +172,11 @@ def add_release(esub: Any) -> None:
     )
     p.add_argument("checkpoint", type=Path, help="best.pt of the selected run")
     p.add_argument("--model-version", required=True, help=f"{MODEL_VERSION_HELP} (the release's, in both files)")
+    p.add_argument(
+        "--model-name",
+        default="emotion-edge-cnn",
+        help="the model's name, written into its metadata (default emotion-edge-cnn)",
+    )
     _scoring_flags(p)
     p.add_argument(
         "--baseline",
@@ -230,7 +235,15 @@ def cmd_release(args: Any) -> int:
             raise FileNotFoundError(f"{what} {path} does not exist")
     workdir = args.workdir or default_workdir(args.checkpoint)
     met, _ = release(
-        args.checkpoint, workdir, args.model_version, args.data, args.votes, args.wild, args.yunet, args.baseline
+        args.checkpoint,
+        workdir,
+        args.model_version,
+        args.data,
+        args.votes,
+        args.wild,
+        args.yunet,
+        args.baseline,
+        name=args.model_name,
     )
     if not met:
         print(f"the rule is not met: {workdir} keeps the files; {Path(paths.MODEL).parent}/ is unchanged")

@@ -158,7 +158,10 @@ fi
 
 # --- models, docs --------------------------------------------------------------------------------
 install -d -m 0755 "$PREFIX/models" "$PREFIX/docs"
-for f in emotion-edge-fp32.onnx emotion-edge-int8.onnx emotion-edge-fer2013-fp32.onnx emotion-edge-fer2013-int8.onnx; do # model.name picks one
+# Every file of the catalog (edge/catalog.py): model.name picks one.
+catalog_files="$("$VENV/bin/python" -c 'from edge import catalog; print(" ".join(e.file(p) for e in catalog.CATALOG for p in catalog.PRECISIONS))')" ||
+    die "the installed package cannot list its models (edge.catalog)"
+for f in $catalog_files; do
     if [ -f "$MODELS_DIR/$f" ]; then install -m 0644 "$MODELS_DIR/$f" "$PREFIX/models/$f"; fi
 done
 yunet="$PREFIX/models/face_detection_yunet.onnx"
