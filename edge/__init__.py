@@ -11,4 +11,4 @@ from edge.ort import telemetry_off
 
 telemetry_off()  # before any module loads ONNX Runtime: it collects telemetry otherwise (edge/ort.py)
 
-__version__ = "2.0.0"  # the package's, as in pyproject.toml (tests/test_version.py keeps them equal)
+__version__ = "2.1.0"  # the package's, as in pyproject.toml (tests/test_version.py keeps them equal)

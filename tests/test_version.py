@@ -33,7 +33,7 @@ def version_output(cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_package_has_one_version_and_it_is_the_release() -> None:
-    assert project()["version"] == edge.__version__ == "2.0.0"
+    assert project()["version"] == edge.__version__ == "2.1.0"
 
 
 def test_version_prints_the_package_and_the_default_models_name_and_version() -> None:
