@@ -179,7 +179,8 @@ bench-compare:
 	$(BIN)/emotion-edge bench --compare --frames 300 --model models/emotion-edge-int8.onnx --json runs/bench-compare-int8.json
 
 bench-model:
-	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx --batch 1 8 --runs 1000
+	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx \
+		models/emotion-edge-small-fp32.onnx models/emotion-edge-small-int8.onnx --batch 1 8 --runs 1000
 
 # The device's .venv made right for this machine (Jetson: system site-packages for JetPack's
 # TensorRT and OpenCV, pycuda built against its CUDA; Pi: apt's picamera2): tools/setup-device.sh.

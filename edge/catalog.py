@@ -1,11 +1,12 @@
 """The emotion models that ship in ``models/``, chosen by name (``model.name``, ``--model NAME``).
 
-Two models ship, each as an FP32 file (ONNX Runtime, TensorRT FP16) and an INT8 Q/DQ twin (TensorRT
-INT8): the default, trained for faces from a camera on the FER+ votes, and the FER2013-label model
-kept as that benchmark's reference. A name picks the model; the folder and the precision come from
-``model.path`` (a service configured for the INT8 file keeps INT8 when another model is named), and
-``NAME-fp32`` / ``NAME-int8`` pick a precision explicitly. The figures ``emotion-edge models`` lists
-are read from each file's own metadata (what it was released with), never repeated here.
+Three models ship, each as an FP32 file (ONNX Runtime, TensorRT FP16) and an INT8 Q/DQ twin (TensorRT
+INT8): the default, trained for faces from a camera on the FER+ votes; its half-width student for
+boards without a GPU; and the FER2013-label model kept as that benchmark's reference. A name picks
+the model; the folder and the precision come from ``model.path`` (a service configured for the INT8
+file keeps INT8 when another model is named), and ``NAME-fp32`` / ``NAME-int8`` pick a precision
+explicitly. The figures ``emotion-edge models`` lists are read from each file's own metadata (what
+it was released with), never repeated here.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class CatalogEntry:
 
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry("ferplus", "emotion-edge", "default: trained on the FER+ votes, for faces from a camera"),
+    CatalogEntry(
+        "ferplus-small",
+        "emotion-edge-small",
+        "half width, a quarter of the cost per face: for boards without a GPU (Raspberry Pi)",
+    ),
     CatalogEntry("fer2013", "emotion-edge-fer2013", "FER2013's own labels: that benchmark's reference model"),
 )
 DEFAULT = "ferplus"
