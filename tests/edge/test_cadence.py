@@ -128,8 +128,23 @@ def test_between_detections_the_tracker_carries_each_box(device_config: MakeConf
     assert min(still_boxes) >= 0.7 and np.mean(by_velocity) > np.mean(still_boxes), (by_velocity, still_boxes)
 
 
+def clear_faces(device_config: MakeConfig, photos: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """``n`` photos whose face the shipped model reads without hesitation (top class ahead of the
+    next by 0.3): a face near a tie is classified on every frame by design (UNSURE_MARGIN), so which
+    photos are clear depends on the model, not on the cadence under test."""
+    clear = []
+    for photo in photos:
+        (faces, _), *_ = run(build_pipeline(device_config(**EVERY_FRAME)), scene(lambda t, p=photo: [(p, 320, 240)], 1))
+        ranked = sorted(faces[0].scores.values()) if len(faces) == 1 else [0.0, 0.0]
+        if ranked[-1] - ranked[-2] >= 0.3:
+            clear.append(photo)
+    assert len(clear) >= n, f"only {len(clear)} of {len(photos)} photos are read clearly by the shipped model"
+    return clear[:n]
+
+
 def test_max_hz_limits_the_classifications_of_each_face(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
-    frames = scene(lambda t: [(photos[0], 180 + t, 240), (photos[3], 480, 240)], 60)  # two faces, 2 s
+    a, b = clear_faces(device_config, photos, 2)
+    frames = scene(lambda t: [(a, 180 + t, 240), (b, 480, 240)], 60)  # two faces, 2 s
     every = run(build_pipeline(device_config(detector={"interval": 1}, model={"max_hz": 0})), frames)
     limited = run(build_pipeline(device_config(detector={"interval": 1}, model={"max_hz": 5})), frames)
     assert sum(t.classified for _, t in every) == 120

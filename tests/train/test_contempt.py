@@ -32,8 +32,8 @@ def test_a_contempt_run_has_an_eighth_class_fed_by_the_votes_alone(
     tree = write_tree(tmp_path / "tree")
     votes = write_votes(tmp_path / "v.csv", contempt_votes(), USAGES)
     cfg = TrainConfig(data=str(tree), labels="ferplus", votes=str(votes), contempt=True)
-    _, data = prepare_data(cfg)
-    _, without = prepare_data(TrainConfig(data=str(tree), labels="ferplus", votes=str(votes)))
+    _, data, _ = prepare_data(cfg)
+    _, without, _ = prepare_data(TrainConfig(data=str(tree), labels="ferplus", votes=str(votes)))
     assert data.class_names == (*without.class_names, "contempt")
     c = len(data.class_names) - 1
     assert data.train_t is not None and data.train_t.shape[1] == c + 1

@@ -52,3 +52,39 @@ def test_yunet_finds_landmarks_on_real_faces_once_then_reads_the_cache(fer, yune
     assert np.array_equal(again, marks, equal_nan=True)
     with pytest.raises(FileNotFoundError, match=r"five-point alignment needs the YuNet model at nowhere\.onnx"):
         fer_landmarks(faces[:3], Path("nowhere.onnx"), tmp_path / "other")
+
+
+def write_face_tree(root: Path, fer, per_split: int = 6) -> Path:  # type: ignore[no-untyped-def]
+    """Real FER2013 faces as an image tree (<split>/<class>/<Usage>_<n>.png); the classes are dealt
+    in turn, since only the faces matter here."""
+    import cv2
+
+    for split, usage, name in (
+        ("train", "Training", "train"),
+        ("test", "PublicTest", "val"),
+        ("test", "PrivateTest", "test"),
+    ):
+        images, _ = fer.split(name)
+        for n in range(per_split):
+            folder = root / split / ("angry", "happy", "sad")[n % 3]
+            folder.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / f"{usage}_{n}.png"), images[n])
+    return root
+
+
+@pytest.mark.shared
+def test_an_aligned_run_trains_on_aligned_faces_and_records_the_template(
+    fer, yunet_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from train.config import TrainConfig
+    from train.trainer import prepare_data
+
+    monkeypatch.setenv("EMOTION_EDGE_CACHE", str(tmp_path / "cache"))
+    tree = write_face_tree(tmp_path / "tree", fer)
+    _, plain, box = prepare_data(TrainConfig(data=str(tree)))
+    _, aligned, crop = prepare_data(TrainConfig(data=str(tree), align_landmarks=True, yunet=str(yunet_model)))
+    assert box.template is None and crop.template is not None and len(crop.template) == 5
+    (rx, ry), (lx, ly) = crop.template[:2]
+    assert 0.25 < lx - rx < 0.45 and abs(ly - ry) < 0.05  # two level eyes about a third of the crop apart
+    assert not np.array_equal(aligned.train_x, plain.train_x)
+    assert aligned.train_x.shape == plain.train_x.shape and aligned.test_x.shape == plain.test_x.shape
