@@ -78,6 +78,14 @@ def test_the_device_starts_with_the_broker_down_and_publishes_the_right_state_on
 
     down_broker.start()
     wait_until(lambda: p.connected, timeout=10, what="connected")
+    # Connected comes before the held state is flushed: a subscriber that came in between would get
+    # it live (retain off). One subscriber waits for it to reach the broker; a later one must then
+    # find it retained.
+    first = Subscriber(down_broker.port).start()
+    try:
+        assert [first.wait_topic(T.emotion).json()["emotion"]] == ["sad"]
+    finally:
+        first.stop()
     late = Subscriber(down_broker.port).start()
     try:
         assert late.wait_topic(T.availability).text == "online"
