@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -90,25 +91,38 @@ def fer_boxes(images: npt.NDArray[np.uint8], detector: YuNetDetector) -> list[di
     return out
 
 
-def cached_device_boxes(
-    images: npt.NDArray[np.uint8], yunet: Path, cache_dir: Path | None = None
+def cached_per_image(
+    images: npt.NDArray[np.uint8], kind: str, compute: Callable[[], npt.NDArray[np.float32]], cache_dir: Path | None
 ) -> npt.NDArray[np.float32]:
-    """``device_boxes`` of a training set, computed once (a few minutes on 2 cores) and cached
-    under the data cache, keyed by the images' bytes."""
+    """What ``compute`` finds on each image (YuNet's boxes, its landmarks), computed once and cached
+    under the data cache, keyed by the images' bytes; written under its own name, then renamed."""
     import hashlib
 
     from train.dataset import default_cache_dir
 
     key = hashlib.sha256(images.tobytes()).hexdigest()[:24]
-    path = (cache_dir or default_cache_dir()) / f"device-boxes-{key}-p{PAD}-u{UPSCALE}.npy"
+    path = (cache_dir or default_cache_dir()) / f"{kind}-{key}-p{PAD}-u{UPSCALE}.npy"
     if path.exists():
         return np.asarray(np.load(path), dtype=np.float32)
-    if not yunet.is_file():
-        raise FileNotFoundError(f"--device-crop needs the YuNet model at {yunet} (the device's detector)")
-    boxes = device_boxes(images, YuNetDetector(yunet, max_side=320))
+    found = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, boxes)
-    return boxes
+    tmp = path.with_name(f"{path.stem}.{np.random.default_rng().integers(1 << 30)}.tmp.npy")
+    np.save(tmp, found)
+    tmp.replace(path)
+    return found
+
+
+def cached_device_boxes(
+    images: npt.NDArray[np.uint8], yunet: Path, cache_dir: Path | None = None
+) -> npt.NDArray[np.float32]:
+    """``device_boxes`` of a training set, computed once (a few minutes on 2 cores) and cached."""
+
+    def compute() -> npt.NDArray[np.float32]:
+        if not yunet.is_file():
+            raise FileNotFoundError(f"--device-crop needs the YuNet model at {yunet} (the device's detector)")
+        return device_boxes(images, YuNetDetector(yunet, max_side=320))
+
+    return cached_per_image(images, "device-boxes", compute, cache_dir)
 
 
 def wild_crops(root: Path, detector: YuNetDetector, policy: CropPolicy) -> list[dict[str, float]]:

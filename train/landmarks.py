@@ -12,7 +12,6 @@ it through ``for_crop``, so a template model is always scored on the crops it wa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy.typing as npt
 
 from edge.align import similarity
 from edge.contract import CropPolicy
-from train.dataset import FaceDataset, default_cache_dir
+from train.dataset import FaceDataset
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +30,24 @@ Landmarks = npt.NDArray[np.float32]  # N x 5 x 2 in the 48-px frame; NaN where n
 
 
 def fer_landmarks(images: npt.NDArray[np.uint8], yunet: Path, cache_dir: Path | None = None) -> Landmarks:
-    """YuNet's five landmarks on each face, computed once (minutes on 2 cores) and cached under the
-    data cache, keyed by the images' bytes."""
+    """YuNet's five landmarks on each face, computed once (minutes on 2 cores) and cached."""
     from edge.detect import YuNetDetector
-    from train.crop_stats import PAD, UPSCALE, device_face
+    from train.crop_stats import cached_per_image, device_face
 
-    key = hashlib.sha256(images.tobytes()).hexdigest()[:24]
-    path = (cache_dir or default_cache_dir()) / f"landmarks-{key}-p{PAD}-u{UPSCALE}.npy"
-    if path.exists():
-        return np.asarray(np.load(path), dtype=np.float32)
-    if not yunet.is_file():
-        raise FileNotFoundError(
-            f"five-point alignment needs the YuNet model at {yunet} (the device's detector): give --yunet"
-        )
-    detector = YuNetDetector(yunet, max_side=320)
-    out = np.full((len(images), 5, 2), np.nan, dtype=np.float32)
-    for i, img in enumerate(images):
-        face = device_face(img, detector)
-        if face is not None and face.landmarks is not None:
-            out[i] = face.landmarks
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{np.random.default_rng().integers(1 << 30)}.tmp.npy")
-    np.save(tmp, out)
-    tmp.replace(path)
-    return out
+    def compute() -> Landmarks:
+        if not yunet.is_file():
+            raise FileNotFoundError(
+                f"five-point alignment needs the YuNet model at {yunet} (the device's detector): give --yunet"
+            )
+        detector = YuNetDetector(yunet, max_side=320)
+        out = np.full((len(images), 5, 2), np.nan, dtype=np.float32)
+        for i, img in enumerate(images):
+            face = device_face(img, detector)
+            if face is not None and face.landmarks is not None:
+                out[i] = face.landmarks
+        return out
+
+    return cached_per_image(images, "landmarks", compute, cache_dir)
 
 
 def template_of(landmarks: Landmarks, size: int) -> tuple[tuple[float, float], ...]:
