@@ -81,7 +81,8 @@ RECLASSIFY_IOU = 0.7
 RECLASSIFY_LOOK = 18.0
 # A face whose smoothed emotion leads the runner-up by less than this is near a change of label
 # (the smoother's hysteresis is 0.1 by default): it is classified on every frame until it is clear,
-# since a sampled average would tip over on other frames than the every-frame one.
+# between detections from its carried box, since a sampled average would tip over on other frames
+# than the every-frame one (the model's answer for such a face swings from frame to frame).
 UNSURE_MARGIN = 0.1
 # A period is due a little early, so camera jitter does not push every other one a frame late.
 EARLY = 0.9
@@ -242,6 +243,9 @@ class FacePipeline:
             due = state.frames_since_detect >= cadence.detect_every
         else:
             due = now - last >= cadence.detect_period_s * EARLY
+        # A tracked face the latest detection missed (a blink of the detector, a turn) is looked
+        # for again on the next frame: held until the next period, the miss would last that long.
+        due = due or any(not t.seen for t in self.tracker.tracks.values())
         if not due or moved or self.tracker.tracks:
             return due, False
         # Nothing moved and no face is tracked: skip, but look now and then for a face that sat still.
@@ -267,7 +271,7 @@ class FacePipeline:
         # own box and landmarks is the one the every-frame pipeline would classify.
         if now - last.at >= period * (EARLY if detected else 2):
             return True
-        if detected and self._state.margins.get(face_id, 1.0) < UNSURE_MARGIN:
+        if self._state.margins.get(face_id, 1.0) < UNSURE_MARGIN:
             return True
         return look is not None and last.look is not None and look_change(look, last.look) > RECLASSIFY_LOOK
 
