@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from edge.detect import Frame
+from edge.jpeg_frame import Picture
 from edge.sources import Source, SourceEnded, SourceError, redact
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CapturedFrame:
-    image: Frame
+    image: Picture  # decoded, or a JPEG decoded when needed (edge.jpeg_frame)
     index: int  # sequence number of the frame among those read from the source, from 0
     captured_at: float  # time.perf_counter() when the frame became available
     wall_time: float  # time.time() at the same moment
@@ -194,7 +194,7 @@ class FrameGrabber:
                     due = time.perf_counter()  # fell behind: do not burst to catch up
             self._publish(image)
 
-    def _publish(self, image: Frame) -> None:
+    def _publish(self, image: Picture) -> None:
         with self._cond:
             if not self.keep_latest:
                 self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())

@@ -24,6 +24,7 @@ from typing import Any
 
 from edge.annotate import Recorder, Window, draw
 from edge.capture import FrameGrabber
+from edge.jpeg_frame import pixels
 from edge.pipeline import FacePipeline, FrameError
 from edge.results import FrameResult, FrameSink, ResultSink
 from edge.service.notify import Heartbeat
@@ -206,7 +207,7 @@ class FrameLoop:
             timings["publish"] = (t3 - t2) * 1e3
             timings["end_to_end"] = (t3 - frame.captured_at) * 1e3
             if drawing:
-                annotated = draw(frame.image, result, self.stats.fps())
+                annotated = draw(pixels(frame.image), result, self.stats.fps())
                 if self.recorder is not None:
                     self.recorder.write(annotated)
                 if self.window is not None and not self.window.show(annotated):

@@ -15,11 +15,14 @@ there is no background yet, and a face already in view must be looked for once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.detect import Frame
+from edge.jpeg_frame import JpegFrame, Picture
 
 WIDTH = 80  # pixels across the grey copy: 640x480 becomes 80x60 (a face of 24 px is still 3x3)
 BLUR = (3, 3)  # a small blur on the copy takes the last of the per-pixel noise
@@ -42,36 +45,68 @@ class MotionGate:
         self._size: tuple[int, int] | None = None
         self.changed = 0.0  # the fraction of the picture that changed in the latest frame
         self.grey: npt.NDArray[np.float32] | None = None  # the latest small grey copy, brightness-matched
+        # Where the latest frame differs from the one before (not from the background, which keeps a
+        # trail of whatever moved for a second): what moved just now.
+        self.fresh: npt.NDArray[np.bool_] | None = None
+        self.grey_before: npt.NDArray[np.float32] | None = None
 
     def reset(self) -> None:
         """Forget the background (a new source): the next frame counts as motion."""
         self._background = None
 
-    def update(self, frame: Frame) -> bool:
+    def moved_elsewhere(self, boxes: Sequence[tuple[float, float, float, float]], frame_width: int) -> bool:
+        """Whether something moved just now (since the previous frame) away from every face in
+        ``boxes`` (frame pixels) and its body (a box to each side, three below): over ``min_area``
+        of the picture, as a person who comes into view, which the detector should look at now."""
+        fresh = self.fresh
+        if fresh is None:
+            return False
+        mask = fresh.copy()
+        scale = mask.shape[1] / frame_width
+        for x, y, w, h in boxes:
+            x0, x1 = max(0, int((x - w) * scale)), max(0, int(np.ceil((x + 2 * w) * scale)))
+            y0, y1 = max(0, int((y - h / 2) * scale)), max(0, int(np.ceil((y + 3 * h) * scale)))
+            mask[y0:y1, x0:x1] = False
+        return bool(int(np.count_nonzero(mask)) >= max(1.0, self.min_area * mask.size))
+
+    def update(self, frame: Picture) -> bool:
         h, w = frame.shape[:2]
         if self._size != (w, h):
             self._size, self._background = (w, h), None
         grey = self.grey = small_grey(frame)
-        background = self._background
-        if background is None:
-            self._background = grey
+        background, previous = self._background, self.grey_before
+        if background is None or previous is None:
+            self._background, self.grey_before, self.fresh = grey.copy(), grey, None
             self.changed = 1.0
             return True
         mean = float(grey.mean())
         if mean > 1.0:
             grey *= float(background.mean()) / mean
+        self.fresh = cv2.absdiff(grey, previous) > self.threshold
+        self.grey_before = grey
         diff = cv2.absdiff(grey, background)
         self.changed = float(np.count_nonzero(diff > self.threshold)) / diff.size
         cv2.accumulateWeighted(grey, background, self.alpha)
         return self.changed > 0 and self.changed >= self.min_area
 
 
-def small_grey(frame: Frame) -> npt.NDArray[np.float32]:
+def small_grey(frame: Picture) -> npt.NDArray[np.float32]:
     """The frame as a small float grey copy, ``WIDTH`` pixels across. Linear interpolation samples
     2x2 pixels per output pixel (a tenth of INTER_AREA's cost at this scale); the blur does the rest
-    of the averaging."""
+    of the averaging. A JPEG frame not yet decoded is decoded at an eighth of its size instead: each
+    pixel is then the average of an 8 x 8 block already, and no blur is needed (nor OpenCV's thread
+    pool, whose workers spin for a while after each call: more CPU than the gate's own work)."""
     h, w = frame.shape[:2]
-    small = cv2.resize(frame, (WIDTH, max(1, round(h * WIDTH / w))), interpolation=cv2.INTER_LINEAR)
+    size = (WIDTH, max(1, round(h * WIDTH / w)))
+    if isinstance(frame, JpegFrame) and not frame.decoded:
+        reduced = frame.small_grey(WIDTH)
+        if reduced.shape[:2] == (size[1], size[0]):
+            return np.asarray(reduced, dtype=np.float32)
+        small: npt.NDArray[Any] = reduced
+    else:
+        small = frame.pixels() if isinstance(frame, JpegFrame) else frame
+    if small.shape[:2] != (size[1], size[0]):
+        small = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     return np.asarray(cv2.GaussianBlur(small, BLUR, 0), dtype=np.float32)

@@ -26,7 +26,8 @@ from edge.align import crop_faces
 from edge.classify import Classifier, EngineOptions, load_classifier
 from edge.config import AUTO_CLASSIFY_HZ, AUTO_DETECT_HZ, DeviceConfig
 from edge.contract import CropPolicy
-from edge.detect import Detector, Face, Frame, create_detector
+from edge.detect import Detector, Face, create_detector
+from edge.jpeg_frame import Picture, pixels
 from edge.motion import MotionGate, face_signature, look_change, small_grey
 from edge.results import FaceResult
 from edge.smoothing import EmotionSmoother, Probs
@@ -153,9 +154,10 @@ class FacePipeline:
         model = getattr(classifier, "path", None) or getattr(classifier.info, "source", "")
         self.classifier_what = f"the classifier ({classifier.backend}{f', {model}' if model else ''})"
 
-    def process(self, image: Frame, now: float) -> tuple[list[FaceResult], StageTimes]:
+    def process(self, image: Picture, now: float) -> tuple[list[FaceResult], StageTimes]:
         """The tracked, smoothed faces of one frame; ``now`` (seconds) drives the tracker's grace
-        period and the cadence."""
+        period and the cadence. A JPEG frame is decoded only when the detector or a crop needs it
+        (a ``FrameDecodeError`` when it cannot be)."""
         cadence, state = self.cadence, self._state
         times = StageTimes()
         t0 = time.perf_counter()
@@ -168,9 +170,15 @@ class FacePipeline:
         times.detected, times.gated = self._detect_due(now, moved)
         if not times.detected and grey is not None and self._looks_changed(grey, image.shape[1], now):
             times.detected = True  # a tracked face changed: find it again before classifying it
+        if not times.detected and cadence.gate is not None and self.tracker.tracks:
+            # Something moved away from every tracked face (someone came into view): look now,
+            # not at the next period. (With no face tracked the gate's own answer decides.)
+            boxes = [box for _, box in self.tracker.visible(now)]
+            times.detected = cadence.gate.moved_elsewhere(boxes, image.shape[1])
         if times.detected:
+            frame = pixels(image)
             try:
-                found = self.detector.detect(image)
+                found = self.detector.detect(frame)
             except Exception as exc:
                 raise FrameError("detector", self.detector_what, DETECTOR_FIX, exc) from exc
             state.frames_since_detect, state.last_detect_at = 0, now
@@ -194,7 +202,7 @@ class FacePipeline:
             k for k, (i, f) in enumerate(zip(ids, faces)) if self._classify_due(i, f.box, now, looks[k], times.detected)
         ]
         run = bool(due) or cadence.every_frame
-        crops = crop_faces(image, [faces[k] for k in due], self.policy) if run else None
+        crops = crop_faces(pixels(image), [faces[k] for k in due], self.policy) if run else None
         t4 = time.perf_counter()
         if crops is not None:
             try:

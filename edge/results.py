@@ -7,9 +7,10 @@ The loop produces these; sinks (the MQTT publisher, a logger, a recorder) consum
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    from edge.jpeg_frame import Picture
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,10 @@ class FrameSink(Protocol):
     """Takes the newest frame with its results (the live view); by reference, without copying.
 
     ``image`` must not be changed by the sink (draw on a copy); the loop does not change it after
-    offering. ``annotated`` says the results are drawn on it already (--show/--record drew them)."""
+    offering. It may be a JPEG frame not decoded yet (``edge.jpeg_frame.pixels`` decodes it, best
+    only when the sink needs the pixels). ``annotated`` says the results are drawn on it already
+    (--show/--record drew them)."""
 
-    def offer(self, image: np.ndarray, result: FrameResult, fps: float = 0.0, annotated: bool = False) -> None:
+    def offer(self, image: Picture, result: FrameResult, fps: float = 0.0, annotated: bool = False) -> None:
         """Called for every processed frame; must return at once (keep a reference, drop the older)."""
         ...

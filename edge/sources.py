@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from edge.detect import Frame
+from edge.jpeg_frame import FrameDecodeError, JpegFrame, Picture
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ class SourceSettings:
     loop: bool = False
     # This many unreadable frames in a row means the source itself failed (or, for a file, ended).
     bad_frame_limit: int = 5
+    # Hand over MJPG frames as JPEGs decoded when needed (edge.jpeg_frame), where the source can:
+    # the device's loop then decodes only the frames its work needs. Off: every frame decoded.
+    jpeg_frames: bool = False
 
 
 class Source(Protocol):
@@ -86,7 +89,7 @@ class Source(Protocol):
 
     def open(self) -> None: ...
 
-    def read(self) -> Frame: ...
+    def read(self) -> Picture: ...
 
     def close(self) -> None: ...
 
@@ -151,7 +154,7 @@ class _CaptureSource:
         self._after_open(cap)
         self._cap = cap
 
-    def _read_one(self) -> Frame | None:
+    def _read_one(self) -> Picture | None:
         if self._cap is None:
             raise SourceFailure(f"{redact(self.uri)} is not open")
         ok, frame = self._cap.read()
@@ -159,13 +162,13 @@ class _CaptureSource:
             return None
         return np.asarray(frame, dtype=np.uint8)
 
-    def _no_more_frames(self) -> Frame:
+    def _no_more_frames(self) -> Picture:
         raise SourceFailure(
             f"{redact(self.uri)}: no frame in {self.settings.bad_frame_limit} reads "
             "(device unplugged or stream dropped)"
         )
 
-    def read(self) -> Frame:
+    def read(self) -> Picture:
         started = time.monotonic()
         for attempt in range(self.settings.bad_frame_limit):
             frame = self._read_one()
@@ -332,10 +335,31 @@ class VideoFileSource(_CaptureSource):
         super().__init__(uri, settings)
         self.path = path
         self.loops = 0
-        self._first: Frame | None = None
+        self._first: Picture | None = None
+        self.jpeg = False  # frames are handed over as JPEGs (settings.jpeg_frames, an MJPG file)
+        self._jpeg_refused = False
 
     def _create(self) -> cv2.VideoCapture:
         return cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
+
+    def _after_open(self, cap: cv2.VideoCapture) -> None:
+        self.jpeg = False
+        if not self.settings.jpeg_frames or self._jpeg_refused or cap.getBackendName() != "FFMPEG":
+            return
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1").upper()
+        # FFmpeg's raw mode hands over each packet undecoded: an MJPG packet is one whole JPEG.
+        if fourcc == "MJPG":
+            self.jpeg = bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
+
+    def _read_one(self) -> Picture | None:
+        if not self.jpeg:
+            return super()._read_one()
+        if self._cap is None:
+            raise SourceFailure(f"{redact(self.uri)} is not open")
+        ok, packet = self._cap.read()
+        if not ok or packet is None or packet.size == 0:
+            return None
+        return JpegFrame.parse(np.asarray(packet, dtype=np.uint8), where=redact(self.uri))
 
     def open(self) -> None:
         try:
@@ -348,6 +372,12 @@ class VideoFileSource(_CaptureSource):
         # first frame, every frame corrupt): that is found now, like a file that does not open, not
         # after bad_frame_limit failed reads in the loop (which ended in exit 1 instead of 2).
         self._first = self._read_one()
+        if self.jpeg and not self._first_decodes():
+            # Packets that are not whole JPEGs (an MJPG variant libjpeg does not read): FFmpeg decodes.
+            log.info("%s: its MJPG frames do not decode as JPEGs here; FFmpeg decodes them", redact(self.uri))
+            self._jpeg_refused = True
+            self.open()
+            return
         if self._first is None:
             self.close()
             raise SourceOpenError(
@@ -356,18 +386,27 @@ class VideoFileSource(_CaptureSource):
                 permanent=True,
             )
 
-    def read(self) -> Frame:
+    def read(self) -> Picture:
         if self._first is not None:
             frame, self._first = self._first, None
             return frame
         return super().read()
+
+    def _first_decodes(self) -> bool:
+        if not isinstance(self._first, JpegFrame):
+            return False
+        try:
+            self._first.pixels()
+        except FrameDecodeError:
+            return False
+        return True
 
     def _why_not_opened(self) -> str:
         if not self.path.exists():
             return "no such file: it was deleted or moved while the device ran (or is not there yet)"
         return "OpenCV cannot decode this file: is it a video in a container and codec FFmpeg reads (mp4, avi, mkv)?"
 
-    def _no_more_frames(self) -> Frame:
+    def _no_more_frames(self) -> Picture:
         if not self.settings.loop:
             raise SourceEnded(f"{self.uri}: end of file")
         # Reopening is the one rewind every container and backend supports (and reads the first frame).
@@ -418,7 +457,7 @@ class ImageDirSource:
         self._next = 0
         self._good_this_pass = 0
 
-    def read(self) -> Frame:
+    def read(self) -> Picture:
         while True:
             if self._next >= len(self._files):
                 if self._good_this_pass == 0:
@@ -494,7 +533,7 @@ class Picamera2Source:
             raise SourceOpenError(f"{self.uri}: picamera2 cannot start camera {self.index} ({exc})") from exc
         self._camera = camera
 
-    def read(self) -> Frame:
+    def read(self) -> Picture:
         if self._camera is None:
             raise SourceFailure(f"{self.uri} is not open")
         try:
@@ -637,7 +676,7 @@ class LateSource:
             return
         self._source.open()
 
-    def read(self) -> Frame:
+    def read(self) -> Picture:
         if self._source is None:
             raise SourceFailure(f"{self.uri} is not open")
         return self._source.read()

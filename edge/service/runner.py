@@ -85,7 +85,9 @@ def make_grabber(
     path without ``wait_for_file`` (a typo waits for ever otherwise), a file or folder that exists
     and cannot be decoded, a FIFO, a link loop."""
     s = config.source
-    settings = SourceSettings(s.width, s.height, s.fps, s.fourcc, s.loop if loop is None else loop, s.bad_frame_limit)
+    settings = SourceSettings(
+        s.width, s.height, s.fps, s.fourcc, s.loop if loop is None else loop, s.bad_frame_limit, jpeg_frames=True
+    )
     source: Source
     if wait_at_start and s.wait_for_file and is_missing_path(s.uri):
         source = LateSource(str(s.uri), settings)

@@ -125,7 +125,7 @@ def run_setting(
     pipeline = build_pipeline(config)
     if by_velocity:
         pipeline.tracker.carry_velocity = True
-    source = make_source(clip, SourceSettings(loop=True))
+    source = make_source(clip, SourceSettings(loop=True, jpeg_frames=True))  # as the device's loop
     grabber = MediaClockGrabber(source, keep_latest=False, pace_fps=pace_fps)
     recording = Recording(warmup)
     loop = FrameLoop(grabber, pipeline, [recording], LoopStats(window=frames + warmup), stats_interval_s=3600.0)

@@ -25,6 +25,7 @@ import numpy as np
 
 from edge.annotate import draw
 from edge.detect import Frame
+from edge.jpeg_frame import Picture, pixels
 from edge.results import FrameResult
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class LiveFrames:
         self.max_width = max_width
         self.quality = quality
         self.max_viewers = 4
-        self._slot: tuple[np.ndarray, FrameResult, float, bool] | None = None
+        self._slot: tuple[Picture, FrameResult, float, bool] | None = None
         self._fresh = threading.Event()  # a frame was offered while a viewer waited
         self._cond = threading.Condition()
         self._jpeg: bytes | None = None
@@ -83,8 +84,9 @@ class LiveFrames:
 
     # --- the loop's side --------------------------------------------------------------------------
 
-    def offer(self, image: np.ndarray, result: FrameResult, fps: float = 0.0, annotated: bool = False) -> None:
-        """Leave the newest frame (by reference) and return at once."""
+    def offer(self, image: Picture, result: FrameResult, fps: float = 0.0, annotated: bool = False) -> None:
+        """Leave the newest frame (by reference) and return at once; a JPEG frame is decoded here
+        only when a viewer waits for it."""
         self._slot = (image, result, fps, annotated)
         self.offered += 1
         if self._waiting:
@@ -129,7 +131,7 @@ class LiveFrames:
             next_at = started + 1.0 / self.max_fps
             try:
                 image, result, fps, annotated = slot
-                picture = render(image, result, fps, annotated, self.max_width)
+                picture = render(pixels(image), result, fps, annotated, self.max_width)
                 ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
                 if not ok:
                     raise RuntimeError("cv2.imencode refused the frame")

@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
-
 from edge.annotate import COLOURS, FALLBACK
+from edge.jpeg_frame import Picture
 from edge.mqtt.payloads import face_payload
 from edge.results import FrameResult
 from edge.web.config import Credentials, WebConfig
@@ -128,7 +127,7 @@ class WebView:
 
     # --- the loop's side: both return at once ---------------------------------------------------
 
-    def offer(self, image: np.ndarray, result: FrameResult, fps: float = 0.0, annotated: bool = False) -> None:
+    def offer(self, image: Picture, result: FrameResult, fps: float = 0.0, annotated: bool = False) -> None:
         self.frames.offer(image, result, fps, annotated)
 
     def handle_frame(self, result: FrameResult) -> None:

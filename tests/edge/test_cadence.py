@@ -98,6 +98,38 @@ def test_a_face_that_appears_in_a_gated_room_is_found_on_the_frame_it_appears(
     assert times.classified == 1
 
 
+def test_someone_who_comes_into_view_beside_a_tracked_face_is_found_on_that_frame(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    frames = scene(lambda t: [(photos[0], 160, 200)] + ([(photos[1], 500, 260)] if t >= 13 else []), 30)
+    # One detection a second: without the gate's word the newcomer would wait until frame 30.
+    out = run(build_pipeline(device_config(detector={"fps": 1}, tracker={"grace_s": 2})), frames)
+    assert [t.detected for _, t in out[1:13]] == [False] * 12  # the tracked face alone, still
+    faces, times = out[13]
+    assert times.detected and len(faces) == 2 and times.classified == 1  # the newcomer, at once
+
+
+def test_jpeg_frames_give_the_same_faces_and_only_the_frames_that_need_pixels_are_decoded(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    from edge.jpeg_frame import JpegFrame
+
+    frames = scene(lambda t: [(photos[0], 200 + 2 * t, 240), (photos[5], 480, 250)], 30)
+    packets = [JpegFrame.parse(np.asarray(cv2.imencode(".jpg", f)[1], np.uint8)) for f in frames]
+    assert all(p is not None for p in packets)
+    jpegs = [p for p in packets if p is not None]
+    decoded = [np.asarray(p.pixels(), np.uint8) for p in jpegs]
+    for p in jpegs:
+        p._pixels = None  # as read: not decoded
+    plain = run(build_pipeline(device_config()), decoded)
+    lazy = run(build_pipeline(device_config()), jpegs)  # type: ignore[arg-type]
+    assert [[(f.face_id, f.box, f.emotion) for f in faces] for faces, _ in lazy] == [
+        [(f.face_id, f.box, f.emotion) for f in faces] for faces, _ in plain
+    ]
+    assert [p.decoded for p in jpegs] == [t.detected or t.classified > 0 for _, t in lazy]
+    assert sum(p.decoded for p in jpegs) < len(jpegs)
+
+
 def test_between_detections_the_tracker_carries_each_box(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
     def drift(t: int) -> list[tuple[np.ndarray, float, float]]:
         return [(photos[0], 100 + 8 * t, 130 + 1.5 * t), (photos[2], 500 - 2 * t, 360)]

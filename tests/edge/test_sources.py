@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.jpeg_frame import JpegFrame, pixels
 from edge.sources import (
     CsiSource,
     ImageDirSource,
@@ -194,6 +195,52 @@ def test_a_corrupt_frame_is_skipped_and_counted_not_taken_for_the_end(numbered_c
     assert levels[:5] == [0, 1, 2, 3, 4] and levels[-1] == 11
     assert 5 not in levels and levels == sorted(levels) and len(levels) >= 10
     assert source.bad_frames >= 1
+    source.close()
+
+
+def test_an_mjpg_file_hands_over_its_jpegs_undecoded_when_asked(numbered_clip: Callable[[int], Path]) -> None:
+    source = open_source(str(numbered_clip(6)), SourceSettings(loop=True, jpeg_frames=True))
+    frames = [source.read() for _ in range(8)]
+    assert all(isinstance(f, JpegFrame) and f.shape == (120, 160, 3) for f in frames)
+    # Only the first frame of each pass was decoded (opening checks that the file's JPEGs decode).
+    assert [isinstance(f, JpegFrame) and f.decoded for f in frames] == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert [frame_level(pixels(f)) for f in frames] == [0, 1, 2, 3, 4, 5, 0, 1]  # in order, and it loops
+    source.close()
+
+
+def test_a_corrupt_jpeg_in_an_mjpg_file_is_skipped_and_counted(numbered_clip: Callable[[int], Path]) -> None:
+    clip = numbered_clip(12)
+    corrupt_frame(clip, 5)
+    source = open_source(str(clip), SourceSettings(jpeg_frames=True))
+    levels = [frame_level(pixels(f)) for f in read_all(source)]
+    # As with FFmpeg decoding: the damaged frame (and with it, it may be, its neighbour's packet) is
+    # skipped and counted, and reading goes on to the last frame.
+    assert levels[:5] == [0, 1, 2, 3, 4] and levels[-1] == 11
+    assert 5 not in levels and levels == sorted(levels) and len(levels) >= 10
+    assert source.bad_frames >= 1
+    source.close()
+
+
+def test_a_video_in_another_codec_is_decoded_as_before_when_jpegs_are_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"FFV1"), 30.0, (160, 120))
+    assert writer.isOpened()
+    for i in range(4):
+        writer.write(np.full((120, 160, 3), 5 + 10 * i, np.uint8))
+    writer.release()
+    source = open_source(str(path), SourceSettings(jpeg_frames=True))
+    frames = read_all(source)
+    assert [frame_level(f) for f in frames] == [0, 1, 2, 3]
+    assert all(isinstance(f, np.ndarray) for f in frames)
     source.close()
 
 
