@@ -81,9 +81,10 @@ RECLASSIFY_IOU = 0.7
 # drifting face changes by under 12, another face in its place by over 24 (the bench clips).
 RECLASSIFY_LOOK = 18.0
 # A face whose smoothed emotion leads the runner-up by less than this is near a change of label
-# (the smoother's hysteresis is 0.1 by default): it is classified on every frame until it is clear,
-# between detections from its carried box, since a sampled average would tip over on other frames
-# than the every-frame one (the model's answer for such a face swings from frame to frame).
+# (the smoother's hysteresis is 0.1 by default): it is classified at every detection until it is
+# clear, since a sampled average would tip over on other frames than the every-frame one. (Classified
+# on every frame from its carried box instead, it agreed less with the every-frame pipeline on two
+# of three other 1-face and 4-face bench clips, and cost a fifth more classifications.)
 UNSURE_MARGIN = 0.1
 # A period is due a little early, so camera jitter does not push every other one a frame late.
 EARLY = 0.9
@@ -125,6 +126,8 @@ class _Classified:
 class _State:
     frames_since_detect: int = 0
     last_detect_at: float | None = None
+    look_again: bool = False  # the latest detection missed a tracked face: detect on the next frame
+    looked_again: bool = False  # a face is missing since before the latest detection: looked for once
     faces: dict[int, Face] = field(default_factory=dict)  # each tracked face as last detected
     classified: dict[int, _Classified] = field(default_factory=dict)
     margins: dict[int, float] = field(default_factory=dict)  # each face's smoothed label's lead
@@ -173,7 +176,8 @@ class FacePipeline:
         if not times.detected and cadence.gate is not None and self.tracker.tracks:
             # Something moved away from every tracked face (someone came into view): look now,
             # not at the next period. (With no face tracked the gate's own answer decides.)
-            boxes = [box for _, box in self.tracker.visible(now)]
+            # A face that just left is excluded too: its going is motion where it was.
+            boxes = [t.box for t in self.tracker.tracks.values()] + [box for _, box in self.tracker.visible(now)]
             times.detected = cadence.gate.moved_elsewhere(boxes, image.shape[1])
         if times.detected:
             frame = pixels(image)
@@ -185,6 +189,12 @@ class FacePipeline:
         t2 = time.perf_counter()
         if times.detected:
             ids = self.tracker.update([f.box for f in found], now)
+            # A tracked face this detection missed (a blink of the detector, a turn) is looked for
+            # once more on the next frame: held until the next period, one miss would last that
+            # long. A face missed twice has likely left, and waits for the period like the rest.
+            missed = any(not t.seen for t in self.tracker.tracks.values())
+            state.look_again = missed and not state.looked_again
+            state.looked_again = missed
             active = self.tracker.active_ids
             self.smoother.retain(active)
             # A face missed at this detection but still within its grace period keeps its last sighting.
@@ -251,9 +261,7 @@ class FacePipeline:
             due = state.frames_since_detect >= cadence.detect_every
         else:
             due = now - last >= cadence.detect_period_s * EARLY
-        # A tracked face the latest detection missed (a blink of the detector, a turn) is looked
-        # for again on the next frame: held until the next period, the miss would last that long.
-        due = due or any(not t.seen for t in self.tracker.tracks.values())
+        due = due or state.look_again
         if not due or moved or self.tracker.tracks:
             return due, False
         # Nothing moved and no face is tracked: skip, but look now and then for a face that sat still.
@@ -279,7 +287,7 @@ class FacePipeline:
         # own box and landmarks is the one the every-frame pipeline would classify.
         if now - last.at >= period * (EARLY if detected else 2):
             return True
-        if self._state.margins.get(face_id, 1.0) < UNSURE_MARGIN:
+        if detected and self._state.margins.get(face_id, 1.0) < UNSURE_MARGIN:
             return True
         return look is not None and last.look is not None and look_change(look, last.look) > RECLASSIFY_LOOK
 

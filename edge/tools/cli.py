@@ -88,6 +88,13 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="empty,1,4,moving",
         help="with --compare: which clips (empty room, 1 face, 4 faces, faces that move, enter and leave)",
     )
+    p.add_argument(
+        "--variants",
+        type=int,
+        default=1,
+        help="with --compare: this many clips of each of the 1- and 4-face kinds (other photos in another order); "
+        "agreement on one 300-frame clip moves by points with the photos, so their mean says more",
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -194,14 +201,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ValueError("--compare makes its own clips: leave out --source and --web")
     if args.frames < 1 or args.warmup < 1:
         raise ValueError(f"--compare needs --frames and --warmup of at least 1, got {args.frames} and {args.warmup}")
+    if not 1 <= args.variants <= 8:
+        raise ValueError(f"--variants {args.variants}: give 1 to 8 clips of each face kind")
     config, checker = bench_config(args)
     paths = {}
     for clip in clips:
         if clip in ("empty", "moving"):
             path = cached_scene(clip, args.wild, args.cache_dir, checker)
-        else:
-            path = cached_bench_clip_apart(args.wild, int(clip), args.cache_dir, checker)
-        paths[clip] = (str(path), scene_facts(path))
+            paths[clip] = (str(path), scene_facts(path))
+            continue
+        for variant in range(args.variants):
+            path = cached_bench_clip_apart(args.wild, int(clip), args.cache_dir, checker, variant)
+            paths[clip if variant == 0 else f"{clip}#{variant}"] = (str(path), scene_facts(path))
     base = config.to_dict()
     base["mqtt"] = {"enabled": False}
     base.pop("web", None)

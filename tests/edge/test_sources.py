@@ -230,6 +230,17 @@ def test_a_corrupt_jpeg_in_an_mjpg_file_is_skipped_and_counted(numbered_clip: Ca
     source.close()
 
 
+def test_an_mjpg_file_whose_first_jpeg_is_corrupt_goes_to_ffmpeg_and_is_refused_as_before(
+    numbered_clip: Callable[[int], Path],
+) -> None:
+    clip = numbered_clip(4)
+    corrupt_frame(clip, 0)
+    source = VideoFileSource(str(clip), SourceSettings(jpeg_frames=True), clip)
+    with pytest.raises(SourceOpenError, match=r"its first frame cannot be decoded") as refused:
+        source.open()
+    assert refused.value.permanent and not source.jpeg
+
+
 def test_a_video_in_another_codec_is_decoded_as_before_when_jpegs_are_asked_for(tmp_path: Path) -> None:
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"FFV1"), 30.0, (160, 120))

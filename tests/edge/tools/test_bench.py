@@ -85,14 +85,28 @@ def test_the_settings_comparison_reports_each_setting_against_every_frame(
     base = {"detector": {"model": str(yunet_model)}, "model": {"path": str(shipped_model)}, "mqtt": {"enabled": False}}
     report = compare(base, {"1": (str(face_clip), {})}, frames=12, warmup=3, pace_fps=60.0)
     runs = report["clips"]["1"]["settings"]
-    assert list(runs) == [BASELINE, "auto", "auto, boxes by velocity"]
-    every, auto = runs[BASELINE], runs["auto"]
+    assert list(runs) == [BASELINE, "auto", "auto, boxes by velocity", "auto, every frame decoded"]
+    every, auto, decoded = runs[BASELINE], runs["auto"], runs["auto, every frame decoded"]
     assert every["frames"] == auto["frames"] == every["frames_compared"] == 12
     assert every["emotion_agree"] == every["faces_agree"] == 1.0 and every["cpu_vs_every_frame"] == 1.0
     assert every["detections"] == 15 and every["classifications"] == 15  # every frame, warm-up included
     assert auto["detections"] < 15 and auto["classifications"] < 15
     assert every["cpu_ms_per_frame"] > 0 and 0 <= auto["emotion_agree"] <= 1
+    assert decoded["frames_compared"] == 12 and decoded["detections"] < 15
     assert "auto, boxes by velocity" in format_compare(report)
+
+
+def test_the_comparison_gives_the_mean_over_clips_of_one_kind(
+    face_clip: Path, shipped_model: Path, yunet_model: Path
+) -> None:
+    from edge.tools.bench_compare import compare, format_compare
+
+    base = {"detector": {"model": str(yunet_model)}, "model": {"path": str(shipped_model)}, "mqtt": {"enabled": False}}
+    clips = {"1": (str(face_clip), {}), "1#1": (str(face_clip), {})}
+    report = compare(base, clips, frames=6, warmup=2, pace_fps=60.0, settings=("every frame", "auto"))
+    text = format_compare(report)
+    assert "mean over the 2 clips of kind 1 (1, 1#1):" in text
+    assert "  every frame" in text and "emotion 100.0% (100.0% to 100.0%)" in text
 
 
 def test_compare_refuses_an_unknown_clip_naming_the_choices(tmp_path: Path) -> None:
@@ -100,3 +114,10 @@ def test_compare_refuses_an_unknown_clip_naming_the_choices(tmp_path: Path) -> N
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "--clips 'empty,lobby': choose from empty, 1, 4, moving" in done.stderr
+
+
+def test_compare_refuses_a_variant_count_out_of_range() -> None:
+    command = [sys.executable, "-m", "emotion_edge.cli", "bench", "--compare", "--variants", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "--variants 0: give 1 to 8 clips of each face kind" in done.stderr
