@@ -46,11 +46,11 @@ BASELINE = "every frame"
 # name -> configuration overrides; the first is what the others are compared with.
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     BASELINE: {"detector": {"interval": 1}, "model": {"max_hz": 0}},
-    "auto": {},  # boxes held still between detections
-    "auto, boxes by velocity": {},  # the alternative carry, measured against it
+    "auto": {},  # boxes carried by velocity between detections
+    "auto, boxes held still": {},  # the alternative carry, measured against it
     "auto, every frame decoded": {},  # as a source that decodes each frame itself (a USB MJPG camera)
 }
-BY_VELOCITY = "auto, boxes by velocity"
+HELD = "auto, boxes held still"
 DECODED = "auto, every frame decoded"
 CLIPS = ("empty", "1", "4", "moving")
 # The issue's targets, against the every-frame setting of the same run.
@@ -131,14 +131,14 @@ def run_setting(
     frames: int,
     warmup: int,
     pace_fps: float,
-    by_velocity: bool = False,
+    held: bool = False,
     jpeg_frames: bool = True,
 ) -> tuple[dict[str, Any], Recording]:
     """``jpeg_frames``: the clip's frames handed over as JPEGs decoded when needed, as the device's
     loop reads an MJPG file; off, FFmpeg decodes every frame in the capture thread."""
     pipeline = build_pipeline(config)
-    if by_velocity:
-        pipeline.tracker.carry_velocity = True
+    if held:
+        pipeline.tracker.carry_velocity = False
     source = make_source(clip, SourceSettings(loop=True, jpeg_frames=jpeg_frames))
     grabber = MediaClockGrabber(source, keep_latest=False, pace_fps=pace_fps)
     recording = Recording(warmup)
@@ -246,7 +246,7 @@ def compare(
             config = validate(raw)
             log.info("bench --compare: clip %s, setting %s", clip, name)
             report, recording = run_setting(
-                config, path, frames, warmup, pace_fps, by_velocity=name == BY_VELOCITY, jpeg_frames=name != DECODED
+                config, path, frames, warmup, pace_fps, held=name == HELD, jpeg_frames=name != DECODED
             )
             report["first_emotion_frames"] = first_emotions(recording, facts)
             runs[name], recordings[name] = report, recording

@@ -85,7 +85,7 @@ def test_the_settings_comparison_reports_each_setting_against_every_frame(
     base = {"detector": {"model": str(yunet_model)}, "model": {"path": str(shipped_model)}, "mqtt": {"enabled": False}}
     report = compare(base, {"1": (str(face_clip), {})}, frames=12, warmup=3, pace_fps=60.0)
     runs = report["clips"]["1"]["settings"]
-    assert list(runs) == [BASELINE, "auto", "auto, boxes by velocity", "auto, every frame decoded"]
+    assert list(runs) == [BASELINE, "auto", "auto, boxes held still", "auto, every frame decoded"]
     every, auto, decoded = runs[BASELINE], runs["auto"], runs["auto, every frame decoded"]
     assert every["frames"] == auto["frames"] == every["frames_compared"] == 12
     assert every["emotion_agree"] == every["faces_agree"] == 1.0 and every["cpu_vs_every_frame"] == 1.0
@@ -93,7 +93,7 @@ def test_the_settings_comparison_reports_each_setting_against_every_frame(
     assert auto["detections"] < 15 and auto["classifications"] < 15
     assert every["cpu_ms_per_frame"] > 0 and 0 <= auto["emotion_agree"] <= 1
     assert decoded["frames_compared"] == 12 and decoded["detections"] < 15
-    assert "auto, boxes by velocity" in format_compare(report)
+    assert "auto, boxes held still" in format_compare(report)
 
 
 def test_the_comparison_gives_the_mean_over_clips_of_one_kind(
