@@ -14,8 +14,8 @@ DeepStream's trackers carry objects over the frames its detector skips. Chosen b
 little more on the near-still bench clips (IoU 0.970 against 0.96 with one face), where detector
 jitter is most of a velocity, and the two cost the same there; with faces that walk in and out a
 held box falls behind, the face's look in it changes and the detector is called early (0.47
-detections a frame against 0.42: 54-57 % of the every-frame CPU against 47-52 %), and the emotion
-agreed as often or more by velocity (98.3-98.7 % against 94.0-98.3 %). Sparse optical flow (a grey
+detections a frame against 0.42; over two runs 48-57 % of the every-frame CPU against 47-52 %), and
+the emotion agreed as often or more by velocity (98.3-98.7 % against 94.0-98.3 %). Sparse optical flow (a grey
 frame and an image pyramid per frame) is not built.
 """
 
