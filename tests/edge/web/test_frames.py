@@ -43,6 +43,25 @@ def test_a_waiting_viewer_gets_the_newest_frame_shrunk_to_max_width(frames: Live
     assert frames.next_jpeg(seq, timeout=0.3) is None
 
 
+def test_a_jpeg_frame_is_decoded_only_for_a_waiting_viewer(frames: LiveFrames) -> None:
+    from edge.jpeg_frame import JpegFrame
+
+    offered = []
+    for i in range(5):
+        image, *rest = frame(i)
+        jpeg = JpegFrame.parse(np.asarray(cv2.imencode(".jpg", image)[1], np.uint8))
+        assert jpeg is not None
+        offered.append(jpeg)
+        frames.offer(jpeg, *rest)
+    time.sleep(0.2)
+    assert not any(f.decoded for f in offered)  # no viewer: nothing decoded, nothing encoded
+    got = frames.next_jpeg(0, timeout=5.0)
+    assert got is not None
+    picture = cv2.imdecode(np.frombuffer(got[1], np.uint8), cv2.IMREAD_COLOR)
+    assert abs(float(np.median(picture)) - frame(4)[0][0, 0, 0]) <= 3  # the newest
+    assert [f.decoded for f in offered] == [False, False, False, False, True]
+
+
 @pytest.mark.realtime(reason="needs frames offered 10x faster than JPEG encoding at 10 fps, for 1.5 s")
 def test_the_rate_is_capped_while_frames_come_much_faster(frames: LiveFrames) -> None:
     seq, received, offered = 0, 0, 0
