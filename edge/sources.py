@@ -378,6 +378,8 @@ class VideoFileSource(_CaptureSource):
             self._jpeg_refused = True
             self.open()
             return
+        if self.jpeg and not self.loops:
+            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", redact(self.uri))
         if self._first is None:
             self.close()
             raise SourceOpenError(
