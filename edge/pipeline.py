@@ -169,16 +169,21 @@ class FacePipeline:
         if cadence.classify_period_s:
             grey = cadence.gate.grey if cadence.gate is not None else small_grey(image)
         t1 = time.perf_counter()
+        width = image.shape[1]
         state.frames_since_detect += 1
         times.detected, times.gated = self._detect_due(now, moved)
-        if not times.detected and grey is not None and self._looks_changed(grey, image.shape[1], now):
-            times.detected = True  # a tracked face changed: find it again before classifying it
+        visible = self.tracker.visible(now)  # each tracked face, carried to this frame
+        carried_looks: list[npt.NDArray[np.float32] | None] = [None] * len(visible)
+        if not times.detected and grey is not None:
+            carried_looks = [face_signature(grey, box, width) for _, box in visible]
+            # A tracked face changed: find it again before classifying it.
+            times.detected = self._looks_changed(visible, carried_looks)
         if not times.detected and cadence.gate is not None and self.tracker.tracks:
             # Something moved away from every tracked face (someone came into view): look now,
             # not at the next period. (With no face tracked the gate's own answer decides.)
             # A face that just left is excluded too: its going is motion where it was.
-            boxes = [t.box for t in self.tracker.tracks.values()] + [box for _, box in self.tracker.visible(now)]
-            times.detected = cadence.gate.moved_elsewhere(boxes, image.shape[1])
+            boxes = [t.box for t in self.tracker.tracks.values()] + [box for _, box in visible]
+            times.detected = cadence.gate.moved_elsewhere(boxes, width)
         if times.detected:
             frame = pixels(image)
             try:
@@ -202,12 +207,12 @@ class FacePipeline:
             state.classified = {i: c for i, c in state.classified.items() if i in active}
             state.margins = {i: m for i, m in state.margins.items() if i in active}
             faces = found
+            looks = [face_signature(grey, f.box, width) if grey is not None else None for f in faces]
         else:
-            visible = self.tracker.visible(now)
             ids = [i for i, _ in visible]
             faces = [carried(state.faces[i], box) for i, box in visible]
+            looks = carried_looks
         t3 = time.perf_counter()
-        looks = [face_signature(grey, f.box, image.shape[1]) if grey is not None else None for f in faces]
         due = [
             k for k, (i, f) in enumerate(zip(ids, faces)) if self._classify_due(i, f.box, now, looks[k], times.detected)
         ]
@@ -291,12 +296,15 @@ class FacePipeline:
             return True
         return look is not None and last.look is not None and look_change(look, last.look) > RECLASSIFY_LOOK
 
-    def _looks_changed(self, grey: npt.NDArray[np.float32], width: int, now: float) -> bool:
-        """Whether a face carried to this frame looks changed since it was classified."""
-        for face_id, box in self.tracker.visible(now):
+    def _looks_changed(
+        self, visible: list[tuple[int, tuple[float, float, float, float]]], looks: list[npt.NDArray[np.float32] | None]
+    ) -> bool:
+        """Whether a face carried to this frame (``looks``: each one's signature there) looks
+        changed since it was classified."""
+        for (face_id, _), look in zip(visible, looks):
             last = self._state.classified.get(face_id)
-            look = None if last is None else last.look
-            if look is not None and look_change(face_signature(grey, box, width), look) > RECLASSIFY_LOOK:
+            before = None if last is None else last.look
+            if look is not None and before is not None and look_change(look, before) > RECLASSIFY_LOOK:
                 return True
         return False
 
