@@ -36,7 +36,7 @@ class FrameDecodeError(ValueError):
 
 
 class JpegFrame:
-    """One frame as its JPEG bytes; ``pixels()`` the BGR frame, ``small_grey(width)`` a grey copy."""
+    """One frame as its JPEG bytes; ``pixels()`` the BGR frame, ``reduced_grey(width)`` a grey copy."""
 
     def __init__(self, data: npt.NDArray[np.uint8], width: int, height: int, where: str = "") -> None:
         self.data = data
@@ -67,20 +67,14 @@ class JpegFrame:
             self._pixels = np.asarray(image, dtype=np.uint8)
         return self._pixels
 
-    def small_grey(self, width: int) -> npt.NDArray[np.uint8]:
-        """A grey copy at least ``width`` pixels across (when the frame is that wide), decoded at
-        the largest of libjpeg's scales (1/8, 1/4, 1/2) that keeps it so; from the colour frame
-        when that is already decoded."""
-        if self._pixels is not None:
-            return np.asarray(cv2.cvtColor(self._pixels, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-        frame_width = self.shape[1]
+    def reduced_grey(self, width: int) -> npt.NDArray[np.uint8] | None:
+        """A grey copy decoded at the largest of libjpeg's scales (1/8, 1/4, 1/2) that keeps it at
+        least ``width`` pixels across; None when none does (a narrow frame) or the decoder refuses."""
         for factor, flag in REDUCED:
-            if -(-frame_width // factor) >= width:
+            if -(-self.shape[1] // factor) >= width:
                 grey = cv2.imdecode(self.data, flag)
-                if grey is None:
-                    break
-                return np.asarray(grey, dtype=np.uint8)
-        return np.asarray(cv2.cvtColor(self.pixels(), cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+                return None if grey is None else np.asarray(grey, dtype=np.uint8)
+        return None
 
 
 Picture = Frame | JpegFrame  # what a source hands over: decoded pixels or a JPEG decoded on demand

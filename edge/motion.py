@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.jpeg_frame import JpegFrame, Picture
+from edge.jpeg_frame import JpegFrame, Picture, pixels
 
 WIDTH = 80  # pixels across the grey copy: 640x480 becomes 80x60 (a face of 24 px is still 3x3)
 BLUR = (3, 3)  # a small blur on the copy takes the last of the per-pixel noise
@@ -48,7 +48,7 @@ class MotionGate:
         # Where the latest frame differs from the one before (not from the background, which keeps a
         # trail of whatever moved for a second): what moved just now.
         self.fresh: npt.NDArray[np.bool_] | None = None
-        self.grey_before: npt.NDArray[np.float32] | None = None
+        self._previous: npt.NDArray[np.float32] | None = None
 
     def reset(self) -> None:
         """Forget the background (a new source): the next frame counts as motion."""
@@ -74,16 +74,16 @@ class MotionGate:
         if self._size != (w, h):
             self._size, self._background = (w, h), None
         grey = self.grey = small_grey(frame)
-        background, previous = self._background, self.grey_before
+        background, previous = self._background, self._previous
         if background is None or previous is None:
-            self._background, self.grey_before, self.fresh = grey.copy(), grey, None
+            self._background, self._previous, self.fresh = grey.copy(), grey, None
             self.changed = 1.0
             return True
         mean = float(grey.mean())
         if mean > 1.0:
             grey *= float(background.mean()) / mean
         self.fresh = cv2.absdiff(grey, previous) > self.threshold
-        self.grey_before = grey
+        self._previous = grey
         diff = cv2.absdiff(grey, background)
         self.changed = float(np.count_nonzero(diff > self.threshold)) / diff.size
         cv2.accumulateWeighted(grey, background, self.alpha)
@@ -98,13 +98,10 @@ def small_grey(frame: Picture) -> npt.NDArray[np.float32]:
     pool, whose workers spin for a while after each call: more CPU than the gate's own work)."""
     h, w = frame.shape[:2]
     size = (WIDTH, max(1, round(h * WIDTH / w)))
-    if isinstance(frame, JpegFrame) and not frame.decoded:
-        reduced = frame.small_grey(WIDTH)
-        if reduced.shape[:2] == (size[1], size[0]):
-            return np.asarray(reduced, dtype=np.float32)
-        small: npt.NDArray[Any] = reduced
-    else:
-        small = frame.pixels() if isinstance(frame, JpegFrame) else frame
+    reduced = frame.reduced_grey(WIDTH) if isinstance(frame, JpegFrame) and not frame.decoded else None
+    if reduced is not None and reduced.shape[:2] == (size[1], size[0]):
+        return np.asarray(reduced, dtype=np.float32)
+    small: npt.NDArray[Any] = reduced if reduced is not None else pixels(frame)
     if small.shape[:2] != (size[1], size[0]):
         small = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
     if small.ndim == 3:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
+from edge.detect import Frame
 from edge.jpeg_frame import FrameDecodeError, JpegFrame, Picture
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,11 @@ class _CaptureSource:
         ok, frame = self._cap.read()
         if not ok or frame is None or frame.size == 0:
             return None
-        return np.asarray(frame, dtype=np.uint8)
+        return self._picture(np.asarray(frame, dtype=np.uint8))
+
+    def _picture(self, data: Frame) -> Picture | None:
+        """What a read gives as the frame (None: an unreadable one); hook for raw-mode sources."""
+        return data
 
     def _no_more_frames(self) -> Picture:
         raise SourceFailure(
@@ -351,15 +356,8 @@ class VideoFileSource(_CaptureSource):
         if fourcc == "MJPG":
             self.jpeg = bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
-    def _read_one(self) -> Picture | None:
-        if not self.jpeg:
-            return super()._read_one()
-        if self._cap is None:
-            raise SourceFailure(f"{redact(self.uri)} is not open")
-        ok, packet = self._cap.read()
-        if not ok or packet is None or packet.size == 0:
-            return None
-        return JpegFrame.parse(np.asarray(packet, dtype=np.uint8), where=redact(self.uri))
+    def _picture(self, data: Frame) -> Picture | None:
+        return JpegFrame.parse(data, where=redact(self.uri)) if self.jpeg else data
 
     def open(self) -> None:
         try:
