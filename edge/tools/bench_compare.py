@@ -272,7 +272,7 @@ def compare(
 def meets(clip: str, run: Mapping[str, Any]) -> list[str]:
     """The targets this run misses (empty: all met)."""
     missed = []
-    cpu_target = TARGETS["empty_cpu"] if clip.split("#")[0] == "empty" else TARGETS["faces_cpu"]
+    cpu_target = TARGETS["empty_cpu"] if clip_kind(clip) == "empty" else TARGETS["faces_cpu"]
     ratio = run.get("cpu_vs_every_frame")
     if ratio is not None and ratio > cpu_target:
         missed.append(f"CPU {ratio:.0%} > {cpu_target:.0%}")
@@ -324,11 +324,20 @@ def format_compare(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def clip_name(kind: str, variant: int) -> str:
+    """A clip's name in the report: its kind, and ``#N`` for the N-th other clip of that kind."""
+    return kind if variant == 0 else f"{kind}#{variant}"
+
+
+def clip_kind(name: str) -> str:
+    return name.split("#")[0]
+
+
 def _variants(clips: Mapping[str, Any]) -> dict[str, list[str]]:
     """Clip kinds measured on several clips (``1``, ``1#1``, ``1#2`` ...): kind -> their names."""
     kinds: dict[str, list[str]] = {}
     for name in clips:
-        kinds.setdefault(name.split("#")[0], []).append(name)
+        kinds.setdefault(clip_kind(name), []).append(name)
     return {kind: names for kind, names in kinds.items() if len(names) > 1}
 
 

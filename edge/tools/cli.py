@@ -191,7 +191,7 @@ def cmd_bench_cameras(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from edge.tools.bench_clip import cached_bench_clip_apart, cached_scene
-    from edge.tools.bench_compare import CLIPS, compare, format_compare, scene_facts
+    from edge.tools.bench_compare import CLIPS, clip_name, compare, format_compare, scene_facts
 
     clips = [c.strip() for c in args.clips.split(",") if c.strip()]
     wrong = [c for c in clips if c not in CLIPS]
@@ -212,7 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             continue
         for variant in range(args.variants):
             path = cached_bench_clip_apart(args.wild, int(clip), args.cache_dir, checker, variant)
-            paths[clip if variant == 0 else f"{clip}#{variant}"] = (str(path), scene_facts(path))
+            paths[clip_name(clip, variant)] = (str(path), scene_facts(path))
     base = config.to_dict()
     base["mqtt"] = {"enabled": False}
     base.pop("web", None)
