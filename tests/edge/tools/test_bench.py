@@ -80,20 +80,28 @@ def test_the_bench_command_prints_a_table_and_writes_json_without_torch(
 def test_the_settings_comparison_reports_each_setting_against_every_frame(
     face_clip: Path, shipped_model: Path, yunet_model: Path
 ) -> None:
-    from edge.tools.bench_compare import BASELINE, compare, format_compare
+    from edge.tools.bench_compare import BASELINE, RESCALED, compare, format_compare
 
     base = {"detector": {"model": str(yunet_model)}, "model": {"path": str(shipped_model)}, "mqtt": {"enabled": False}}
     report = compare(base, {"1": (str(face_clip), {})}, frames=12, warmup=3, pace_fps=60.0)
     runs = report["clips"]["1"]["settings"]
-    assert list(runs) == [BASELINE, "auto", "auto, boxes held still", "auto, every frame decoded"]
+    assert list(runs) == [BASELINE, "auto", "auto, boxes held still", "auto, every frame decoded", RESCALED]
     every, auto, decoded = runs[BASELINE], runs["auto"], runs["auto, every frame decoded"]
+    rescaled = runs[RESCALED]
     assert every["frames"] == auto["frames"] == every["frames_compared"] == 12
-    assert every["emotion_agree"] == every["faces_agree"] == 1.0 and every["cpu_vs_every_frame"] == 1.0
+    assert every["emotion_agree"] == every["faces_agree"] == every["each_face_agree"] == 1.0
+    assert every["cpu_vs_every_frame"] == 1.0
     assert every["detections"] == 15 and every["classifications"] == 15  # every frame, warm-up included
     assert auto["detections"] < 15 and auto["classifications"] < 15
     assert every["cpu_ms_per_frame"] > 0 and 0 <= auto["emotion_agree"] <= 1
     assert decoded["frames_compared"] == 12 and decoded["detections"] < 15
-    assert "auto, boxes held still" in format_compare(report)
+    # The every-frame pipeline again, its detector fed 4 px more: every frame pays, nothing is compared to a target.
+    assert rescaled["detections"] == rescaled["classifications"] == 15
+    assert rescaled["detector_side"] == every["detector_side"] + 4
+    text = format_compare(report)
+    assert "auto, boxes held still" in text
+    (row,) = [line for line in text.splitlines() if line.startswith(f"1       {RESCALED}")]
+    assert "CPU" not in row and "met" not in row  # a reference, not a candidate
 
 
 def test_the_comparison_gives_the_mean_over_clips_of_one_kind(
@@ -121,3 +129,27 @@ def test_compare_refuses_a_variant_count_out_of_range() -> None:
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "--variants 0: give 1 to 8 clips of each face kind" in done.stderr
+
+
+def test_each_face_agrees_only_where_the_setting_has_that_face_with_the_same_emotion() -> None:
+    from edge.tools.bench_compare import Recording, _Frame, agreement
+
+    left, right = (10, 10, 100, 100), (300, 10, 100, 100)
+    baseline, setting = Recording(), Recording()
+    baseline.frames = {
+        0: _Frame(2, "happy", left, [left, right], ["happy", "sad"]),
+        1: _Frame(2, "happy", left, [left, right], ["happy", "sad"]),
+    }
+    setting.frames = {
+        0: _Frame(2, "happy", left, [right, (12, 12, 100, 100)], ["sad", "happy"]),  # other order, a pixel off
+        1: _Frame(1, "happy", left, [(60, 10, 100, 100)], ["happy"]),  # half across: not the same face
+    }
+    result = agreement(setting, baseline)
+    assert result["each_face_agree"] == 0.5 and result["emotion_agree"] == 1.0 and result["faces_agree"] == 0.5
+
+
+def test_each_face_agreement_is_none_without_faces() -> None:
+    from edge.tools.bench_compare import Recording, _Frame, agreement
+
+    empty = Recording(frames={0: _Frame(0, None, None, [], [])})
+    assert agreement(empty, empty)["each_face_agree"] is None
