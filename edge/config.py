@@ -234,12 +234,18 @@ def _number(text: str) -> float | str:
 class MotionConfig(Section):
     enabled: bool | Literal["auto"] = Field(
         "auto",
-        description="skip the detector while nothing moves and no face is tracked; auto: on unless detector.interval "
-        "is 1 (every frame)",
+        description="skip the detector while nothing moves and no face is tracked (the gate then looks at every other "
+        "frame); auto: on unless detector.interval is 1 (every frame)",
     )
     threshold: float = Field(25.0, gt=0, lt=255, description="grey levels a pixel must change by to count as moved")
     min_area: float = Field(0.002, ge=0, le=1, description="fraction of the picture that must move")
-    alpha: float = Field(0.05, gt=0, le=1, description="how fast the background takes in slow changes, per frame")
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="how fast the background takes in slow changes, per frame the gate looks at "
+        "(every other one while no face is tracked)",
+    )
     recheck_s: float = Field(
         2.0, ge=0, le=3600, description="the detector still runs this often while nothing moves (0: never)"
     )

@@ -195,7 +195,7 @@ class FrameLoop:
             t3 = time.perf_counter()
             cadence = self.pipeline.cadence
             timings = {"capture_wait": (t1 - wait_started) * 1e3}
-            if cadence.gate is not None:
+            if cadence.gate is not None and times.looked:
                 timings["motion"] = times.motion
             # A stage's figures are of the frames it ran on (the cadence skips the detector and the
             # classifier on most frames; their zeros would hide what a run costs).

@@ -2,7 +2,8 @@
 
 Paying only for what changed (``Cadence``): the detector runs every ``detector.interval`` frames (or
 at ``detector.fps``), and not at all while the motion gate sees nothing move and no face is tracked;
-between detections the tracker carries each face's box. Each face is classified at most
+between detections the tracker carries each face's box; with no face tracked the gate itself looks at
+every other frame (``EMPTY_ROOM_GATE_HZ``). Each face is classified at most
 ``model.max_hz`` times a second, all due faces in one batch; a new face is classified on the frame
 it is found and a face whose box moved or grew a lot at once; between classifications the smoother
 is fed the face's last probabilities, so its average moves at the same pace per frame as before
@@ -71,6 +72,7 @@ class StageTimes:
     detected: bool = True
     gated: bool = False
     classified: int = 0
+    looked: bool = True  # the motion gate looked at this frame (in an empty room it skips every other one)
 
 
 # A face whose box overlaps the box it was last classified in by less than this moved or grew a lot
@@ -88,6 +90,10 @@ RECLASSIFY_LOOK = 18.0
 UNSURE_MARGIN = 0.1
 # A period is due a little early, so camera jitter does not push every other one a frame late.
 EARLY = 0.9
+# With no face tracked the motion gate looks this often (every other frame of a 30 fps camera): the
+# JPEG decode of its small grey copy is most of what an empty room costs, and someone who walks in
+# is found at most one frame later (the first emotion target is six frames).
+EMPTY_ROOM_GATE_HZ = 15.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ class _Classified:
 class _State:
     frames_since_detect: int = 0
     last_detect_at: float | None = None
+    last_gate_at: float | None = None
     look_again: bool = False  # the latest detection missed a tracked face: detect on the next frame
     looked_again: bool = False  # a face is missing since before the latest detection: looked for once
     faces: dict[int, Face] = field(default_factory=dict)  # each tracked face as last detected
@@ -162,9 +169,13 @@ class FacePipeline:
         period and the cadence. A JPEG frame is decoded only when the detector or a crop needs it
         (a ``FrameDecodeError`` when it cannot be)."""
         cadence, state = self.cadence, self._state
+        if self._empty_room_rest(now):
+            state.frames_since_detect += 1
+            return [], StageTimes(detected=False, gated=True, looked=False)
         times = StageTimes()
         t0 = time.perf_counter()
         moved = cadence.gate.update(image) if cadence.gate is not None else True
+        state.last_gate_at = now
         grey = None
         if cadence.classify_period_s:
             grey = cadence.gate.grey if cadence.gate is not None else small_grey(image)
@@ -255,6 +266,14 @@ class FacePipeline:
         times.track = ((t3 - t2) + (t6 - t5)) * 1e3
         times.classified = len(due)
         return results, times
+
+    def _empty_room_rest(self, now: float) -> bool:
+        """Whether this frame is skipped whole: the gate is on, no face is tracked, and it looked
+        at a frame less than an ``EMPTY_ROOM_GATE_HZ`` period ago (and a detection ran once)."""
+        state = self._state
+        if self.cadence.gate is None or self.tracker.tracks or state.last_detect_at is None:
+            return False
+        return state.last_gate_at is not None and now - state.last_gate_at < EARLY / EMPTY_ROOM_GATE_HZ
 
     def _detect_due(self, now: float, moved: bool) -> tuple[bool, bool]:
         """(run the detector, the motion gate kept it from running) for this frame."""

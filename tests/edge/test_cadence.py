@@ -63,6 +63,8 @@ def test_auto_skips_the_detector_in_an_empty_room(device_config: MakeConfig, emp
     # Gated: every frame the 10 Hz schedule wanted a detection for (all but the two after each).
     assert sum(t.gated for _, t in out) >= 150 - 3 * detections
     assert all(not faces for faces, _ in out)
+    # With no face tracked the gate itself looks at every other frame only.
+    assert 74 <= sum(t.looked for _, t in out) <= 76
 
 
 def test_the_every_frame_setting_runs_the_detector_on_every_frame(
@@ -85,17 +87,23 @@ def test_the_gate_never_drops_a_still_tracked_face(device_config: MakeConfig, ph
     assert sum(t.gated for _, t in out) == 0
 
 
-def test_a_face_that_appears_in_a_gated_room_is_found_on_the_frame_it_appears(
-    device_config: MakeConfig, photos: list[np.ndarray]
+@pytest.mark.parametrize("appears", [40, 41])
+def test_a_face_that_appears_in_an_empty_room_is_found_within_a_frame(
+    device_config: MakeConfig, photos: list[np.ndarray], appears: int
 ) -> None:
-    frames = scene(lambda t: [(photos[1], 400, 240)] if t >= 40 else [], 60)
+    frames = scene(lambda t: [(photos[1], 400, 240)] if t >= appears else [], 60)
     pipeline = build_pipeline(device_config())
     out = run(pipeline, frames)
-    assert all(not faces for faces, _ in out[:40])
-    assert sum(t.gated for _, t in out[:40]) >= 35
-    faces, times = out[40]
-    assert times.detected and len(faces) == 1 and faces[0].emotion  # found and classified at once
-    assert times.classified == 1
+    assert all(not faces for faces, _ in out[:appears])
+    assert sum(t.gated for _, t in out[:appears]) >= appears - 5
+    # The gate looks at every other frame of the empty room (15 a second): the first, then the even ones.
+    assert [t.looked for _, t in out[:6]] == [True, False, True, False, True, False]
+    found = next(i for i, (faces, _) in enumerate(out) if faces)
+    assert found == appears + appears % 2  # at once on a frame the gate looks at, else on the next
+    faces, times = out[found]
+    assert times.detected and len(faces) == 1 and faces[0].emotion and times.classified == 1  # classified at once
+    # Once a face is tracked the gate looks at every frame again.
+    assert all(t.looked for _, t in out[found:])
 
 
 def test_someone_who_comes_into_view_beside_a_tracked_face_is_found_on_that_frame(
