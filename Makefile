@@ -175,8 +175,8 @@ bench-web:
 # What the cadence saves (every frame vs auto: motion gate, detection interval, per-face rate), FP32 and INT8.
 bench-compare:
 	mkdir -p runs
-	$(BIN)/emotion-edge bench --compare --frames 300 --variants 3 --model models/emotion-edge-fp32.onnx --json runs/bench-compare-fp32.json
-	$(BIN)/emotion-edge bench --compare --frames 300 --variants 3 --model models/emotion-edge-int8.onnx --json runs/bench-compare-int8.json
+	$(BIN)/emotion-edge bench --compare --frames 300 --variants 3 --repeats 2 --model models/emotion-edge-fp32.onnx --json runs/bench-compare-fp32.json
+	$(BIN)/emotion-edge bench --compare --frames 300 --variants 3 --repeats 2 --model models/emotion-edge-int8.onnx --json runs/bench-compare-int8.json
 
 bench-model:
 	$(BIN)/emotion-edge bench-model models/emotion-edge-fp32.onnx models/emotion-edge-int8.onnx \

@@ -95,6 +95,13 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --compare: this many clips of each of the 1- and 4-face kinds (other photos in another order); "
         "agreement on one 300-frame clip moves by points with the photos, so their mean says more",
     )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="with --compare: run each setting this many times per clip, in turns, and report its lowest CPU "
+        "(a busy moment of the machine only ever adds)",
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -203,6 +210,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ValueError(f"--compare needs --frames and --warmup of at least 1, got {args.frames} and {args.warmup}")
     if not 1 <= args.variants <= 8:
         raise ValueError(f"--variants {args.variants}: give 1 to 8 clips of each face kind")
+    if not 1 <= args.repeats <= 5:
+        raise ValueError(f"--repeats {args.repeats}: give 1 to 5 runs of each setting")
     config, checker = bench_config(args)
     paths = {}
     for clip in clips:
@@ -216,7 +225,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = config.to_dict()
     base["mqtt"] = {"enabled": False}
     base.pop("web", None)
-    report = compare(base, paths, frames=args.frames, warmup=args.warmup, pace_fps=args.pace or 30.0)
+    report = compare(
+        base, paths, frames=args.frames, warmup=args.warmup, pace_fps=args.pace or 30.0, repeats=args.repeats
+    )
     print(format_compare(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -117,6 +117,28 @@ def test_the_comparison_gives_the_mean_over_clips_of_one_kind(
     assert "  every frame" in text and "emotion 100.0% (100.0% to 100.0%)" in text
 
 
+def test_repeated_runs_report_each_settings_lowest_cpu_and_whether_their_answers_matched(
+    face_clip: Path, shipped_model: Path, yunet_model: Path
+) -> None:
+    from edge.tools.bench_compare import compare, format_compare
+
+    base = {"detector": {"model": str(yunet_model)}, "model": {"path": str(shipped_model)}, "mqtt": {"enabled": False}}
+    report = compare(
+        base,
+        {"1": (str(face_clip), {})},
+        frames=8,
+        warmup=2,
+        pace_fps=60.0,
+        settings=("every frame", "auto"),
+        repeats=2,
+    )
+    for run in report["clips"]["1"]["settings"].values():
+        assert len(run["cpu_ms_per_frame_runs"]) == 2
+        assert run["cpu_ms_per_frame"] == min(run["cpu_ms_per_frame_runs"]) > 0
+        assert run["repeat_agree"] == 1.0  # the clip's clock drives the cadence: the same answers each run
+    assert report["repeats"] == 2 and "(the lowest of 2 runs)" in format_compare(report)
+
+
 def test_compare_refuses_an_unknown_clip_naming_the_choices(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "emotion_edge.cli", "bench", "--compare", "--clips", "empty,lobby"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -124,11 +146,19 @@ def test_compare_refuses_an_unknown_clip_naming_the_choices(tmp_path: Path) -> N
     assert "--clips 'empty,lobby': choose from empty, 1, 4, moving" in done.stderr
 
 
-def test_compare_refuses_a_variant_count_out_of_range() -> None:
-    command = [sys.executable, "-m", "emotion_edge.cli", "bench", "--compare", "--variants", "0"]
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--variants", "0", "--variants 0: give 1 to 8 clips of each face kind"),
+        ("--repeats", "6", "--repeats 6: give 1 to 5 runs of each setting"),
+        ("--repeats", "-1", "--repeats -1: give 1 to 5 runs of each setting"),
+    ],
+)
+def test_compare_refuses_a_count_out_of_range(flag: str, value: str, said: str) -> None:
+    command = [sys.executable, "-m", "emotion_edge.cli", "bench", "--compare", flag, value]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert "--variants 0: give 1 to 8 clips of each face kind" in done.stderr
+    assert said in done.stderr
 
 
 def test_each_face_agrees_only_where_the_setting_has_that_face_with_the_same_emotion() -> None:
