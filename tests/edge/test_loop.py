@@ -345,3 +345,15 @@ def test_a_camera_missing_at_start_is_waited_for_and_given_up_only_after_max_ret
     assert "/dev/video97: no such device" in done.stderr and "waiting for it" in done.stderr
     assert "/dev/video97: gave up after 2 attempts to open it (/dev/video97: no such device" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_motion_figures_are_of_the_frames_the_gate_looked_at(device_config: MakeConfig, tmp_path: Path) -> None:
+    from edge.tools.bench_clip import make_empty_room
+
+    clip = make_empty_room(tmp_path / "empty.avi", frames=60)
+    # Read as fast as the loop takes them: in an empty room the gate rests between its looks, 15 a second.
+    loop, summary = run_clip(device_config(source={"uri": str(clip), "realtime": False}), [CollectingSink()])
+    motion = loop.stats.stages["motion"]
+    assert summary.stats["frames"] == 60 and summary.stats["frames_gated"] >= 55
+    assert 0 < motion.count < 60  # the frames it rested on are not counted as 0 ms
+    assert motion.summary()["p50"] > 0
