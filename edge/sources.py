@@ -343,6 +343,7 @@ class VideoFileSource(_CaptureSource):
         self._first: Picture | None = None
         self.jpeg = False  # frames are handed over as JPEGs (settings.jpeg_frames, an MJPG file)
         self._jpeg_refused = False
+        self._jpeg_checked = False  # the file's first JPEG decoded once: a looping file's passes skip the check
 
     def _create(self) -> cv2.VideoCapture:
         return cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
@@ -370,13 +371,14 @@ class VideoFileSource(_CaptureSource):
         # first frame, every frame corrupt): that is found now, like a file that does not open, not
         # after bad_frame_limit failed reads in the loop (which ended in exit 1 instead of 2).
         self._first = self._read_one()
-        if self.jpeg and not self._first_decodes():
-            # Packets that are not whole JPEGs (an MJPG variant libjpeg does not read): FFmpeg decodes.
-            log.info("%s: its MJPG frames do not decode as JPEGs here; FFmpeg decodes them", redact(self.uri))
-            self._jpeg_refused = True
-            self.open()
-            return
-        if self.jpeg and not self.loops:
+        if self.jpeg and not self._jpeg_checked:
+            if not self._first_decodes():
+                # Packets that are not whole JPEGs (an MJPG variant libjpeg does not read): FFmpeg decodes.
+                log.info("%s: its MJPG frames do not decode as JPEGs here; FFmpeg decodes them", redact(self.uri))
+                self._jpeg_refused = True
+                self.open()
+                return
+            self._jpeg_checked = True
             log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", redact(self.uri))
         if self._first is None:
             self.close()
