@@ -31,9 +31,10 @@ def write_numbered_clip(path: Path, frames: int, size: tuple[int, int] = (160, 1
     return path
 
 
-def read_clip(path: Path) -> list[np.ndarray]:
-    """Every frame of a clip, decoded."""
-    capture = cv2.VideoCapture(str(path))
+def read_clip(path: Path, packets: bool = False) -> list[np.ndarray]:
+    """Every frame of a clip, decoded; ``packets``: as FFmpeg's raw packets instead (an MJPG clip's JPEGs)."""
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG) if packets else cv2.VideoCapture(str(path))
+    assert not packets or capture.set(cv2.CAP_PROP_FORMAT, -1), f"FFmpeg's raw mode refused {path}"
     frames = []
     while True:
         ok, frame = capture.read()

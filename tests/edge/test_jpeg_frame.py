@@ -12,6 +12,7 @@ import pytest
 from edge.jpeg_frame import FrameDecodeError, JpegFrame, jpeg_size, pixels
 from edge.motion import MotionGate, small_grey
 from edge.tools.bench_clip import _fit, make_empty_room, paste, wild_photos
+from tests.edge.conftest import read_clip
 
 
 def encode(image: np.ndarray, *params: int) -> np.ndarray:
@@ -102,15 +103,7 @@ def test_on_jpeg_frames_the_gate_ignores_noise_and_a_brightness_ramp_and_sees_a_
     tmp_path: Path, photo: np.ndarray
 ) -> None:
     clip = make_empty_room(tmp_path / "empty.avi", frames=120)
-    capture = cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)
-    assert capture.set(cv2.CAP_PROP_FORMAT, -1)
-    packets = []
-    while True:
-        ok, packet = capture.read()
-        if not ok:
-            break
-        packets.append(packet)
-    capture.release()
+    packets = read_clip(clip, packets=True)
     frames = [JpegFrame.parse(np.asarray(p, np.uint8)) for p in packets]
     assert len(frames) == 120 and all(f is not None for f in frames)
     gate = MotionGate()
