@@ -185,6 +185,7 @@ class FrameLoop:
                 width=width,
                 height=height,
                 faces=tuple(faces),
+                main_id=self.pipeline.main_id,
                 latency_ms=round((time.perf_counter() - frame.captured_at) * 1e3, 3),
             )
             t2 = time.perf_counter()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from edge.contract import CropPolicy
 from edge.detect import Detector, Face, create_detector
 from edge.jpeg_frame import Picture, pixels
 from edge.motion import MotionGate, face_signature, look_change, small_grey
-from edge.results import FaceResult
+from edge.results import FaceResult, largest_face
 from edge.smoothing import EmotionSmoother, Probs
 from edge.tracking import IouTracker, carried, iou
 
@@ -138,6 +139,7 @@ class _State:
     faces: dict[int, Face] = field(default_factory=dict)  # each tracked face as last detected
     classified: dict[int, _Classified] = field(default_factory=dict)
     margins: dict[int, float] = field(default_factory=dict)  # each face's smoothed label's lead
+    main_id: int | None = None  # the main face of the latest frame
 
 
 class FacePipeline:
@@ -170,7 +172,7 @@ class FacePipeline:
         (a ``FrameDecodeError`` when it cannot be)."""
         cadence, state = self.cadence, self._state
         if self._empty_room_rest(now):
-            state.frames_since_detect += 1
+            state.frames_since_detect, state.main_id = state.frames_since_detect + 1, None
             return [], StageTimes(detected=False, gated=True, looked=False)
         times = StageTimes()
         t0 = time.perf_counter()
@@ -258,6 +260,7 @@ class FacePipeline:
                     raw_scores={c: round(float(v), 4) for c, v in zip(self.classes, p)},
                 )
             )
+        state.main_id = main_face_id(results, state.main_id, measured=times.detected)
         t6 = time.perf_counter()
         times.motion = (t1 - t0) * 1e3
         times.detect = (t2 - t1) * 1e3
@@ -266,6 +269,11 @@ class FacePipeline:
         times.track = ((t3 - t2) + (t6 - t5)) * 1e3
         times.classified = len(due)
         return results, times
+
+    @property
+    def main_id(self) -> int | None:
+        """The track id of the latest frame's main face (the one the ``emotion`` topic follows)."""
+        return self._state.main_id
 
     def _empty_room_rest(self, now: float) -> bool:
         """Whether this frame is skipped whole: the gate is on, no face is tracked, and it looked
@@ -326,6 +334,18 @@ class FacePipeline:
             if look is not None and before is not None and look_change(look, before) > RECLASSIFY_LOOK:
                 return True
         return False
+
+
+def main_face_id(faces: Sequence[FaceResult], previous: int | None, measured: bool) -> int | None:
+    """The main face: the largest where the boxes were measured (a detection); between detections
+    the one chosen at the latest detection, while it is still tracked. A carried box's size is an
+    extrapolation: ranking faces of near-equal size by it changed the main face where no detector
+    had seen a change, and on six 4-face bench clips it cost 2.0-4.3 points of main-emotion
+    agreement with the every-frame pipeline (``bench --compare``; README)."""
+    if not measured and any(f.face_id == previous for f in faces):
+        return previous
+    main = largest_face(faces)
+    return main.face_id if main is not None else None
 
 
 def _frame_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:

@@ -6,6 +6,7 @@ The loop produces these; sinks (the MQTT publisher, a logger, a recorder) consum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,11 +46,21 @@ class FrameResult:
     height: int
     faces: tuple[FaceResult, ...]
     latency_ms: float = 0.0
+    main_id: int | None = None  # the pipeline's main face (None: the largest; see ``main_face``)
 
     @property
     def main_face(self) -> FaceResult | None:
-        """The largest face, the one the ``emotion`` topic follows."""
-        return max(self.faces, key=lambda f: f.area, default=None)
+        """The face the ``emotion`` topic follows: the pipeline's ``main_id`` where it is one of
+        this frame's faces, else the largest."""
+        if self.main_id is not None:
+            for face in self.faces:
+                if face.face_id == self.main_id:
+                    return face
+        return largest_face(self.faces)
+
+
+def largest_face(faces: Sequence[FaceResult]) -> FaceResult | None:
+    return max(faces, key=lambda f: f.area, default=None)
 
 
 class ResultSink(Protocol):

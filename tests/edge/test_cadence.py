@@ -253,6 +253,48 @@ def test_a_face_near_a_tie_is_classified_at_every_detection_until_it_is_clear(
     assert all(sum(t.classified for _, t in out) == 1 for out in clear)
 
 
+def test_the_main_face_is_chosen_at_detections_and_held_between(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    # Face A grows past face B (someone stepping closer): the main face changes, and only on a
+    # frame the detector measured. A carried box's size is the tracker's guess.
+    sizes = [150 + 3 * t for t in range(40)]
+    grown = [_fit(photos[0], size) for size in sizes]
+    frames = scene(lambda t: [(grown[t], 170, 240), (photos[5], 470, 240)], 40)
+    pipeline = build_pipeline(device_config(detector={"interval": 3}, model={"max_hz": 0}))
+    mains = []
+    for i, frame in enumerate(frames):
+        faces, times = pipeline.process(frame, i * DT)
+        assert len(faces) == 2 and times.detected == (i % 3 == 0), i
+        largest = max(faces, key=lambda f: f.area).face_id
+        mains.append(pipeline.main_id)
+        if times.detected:
+            assert pipeline.main_id == largest, i
+        else:
+            assert pipeline.main_id == mains[-2], i
+    assert len(set(mains)) == 2, "face A never became the main face: the scene tests nothing"
+
+
+def test_with_every_frame_the_main_face_is_the_largest(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
+    frames = scene(lambda t: [(_fit(photos[0], 150 + 3 * t), 170, 240), (photos[5], 470, 240)], 30)
+    pipeline = build_pipeline(device_config(**EVERY_FRAME))
+    for i, frame in enumerate(frames):
+        faces, _ = pipeline.process(frame, i * DT)
+        assert pipeline.main_id == max(faces, key=lambda f: f.area).face_id
+
+
+def test_a_main_face_that_leaves_between_detections_hands_over_to_the_largest_left() -> None:
+    from edge.pipeline import main_face_id
+
+    def face(face_id: int, size: int) -> FaceResult:
+        return FaceResult(face_id, (0, 0, size, size), "happy", 0.9, {"happy": 0.9})
+
+    assert main_face_id([face(1, 100), face(2, 120)], previous=1, measured=False) == 1
+    assert main_face_id([face(1, 100), face(2, 120)], previous=1, measured=True) == 2
+    assert main_face_id([face(2, 120), face(3, 130)], previous=1, measured=False) == 3
+    assert main_face_id([], previous=1, measured=False) is None
+
+
 def test_every_frame_is_what_the_pipeline_did_before(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
     frames = scene(lambda t: [(photos[0], 200 + 3 * t, 240), (photos[5], 500, 250)], 20)
     out = run(build_pipeline(device_config(**EVERY_FRAME)), frames)

@@ -116,6 +116,7 @@ def test_four_faces_get_four_ids_that_hold_across_frames(four_face_clip: Path, d
     assert len(full) >= 16
     for frame in full:
         assert len({face.face_id for face in frame.faces}) == 4
+        assert frame.main_id in {face.face_id for face in frame.faces}  # the pipeline's main face, handed on
     assert len({face.face_id for frame in sink.frames for face in frame.faces}) <= 8
 
 
