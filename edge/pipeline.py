@@ -185,7 +185,8 @@ class FacePipeline:
         width = image.shape[1]
         state.frames_since_detect += 1
         times.detected, times.gated = self._detect_due(now, moved)
-        visible = self.tracker.visible(now)  # each tracked face, carried to this frame
+        # Each tracked face carried to this frame: what a frame without a detection shows.
+        visible = [] if times.detected else self.tracker.visible(now)
         carried_looks: list[npt.NDArray[np.float32] | None] = [None] * len(visible)
         if not times.detected and grey is not None:
             carried_looks = [face_signature(grey, box, width) for _, box in visible]
