@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.mqtt.client.publisher import device_figures
 from edge.mqtt.topics import Topics
 from emotion_edge.cli import main
+from tests.edge.cameras.test_figures import report
 from tests.edge.mqtt.broker import Broker
 from tests.edge.mqtt.clients import Subscriber, face, frame, validate
 from tests.edge.mqtt.conftest import DEVICE
@@ -16,13 +16,6 @@ from tests.edge.mqtt.test_home_assistant import retained_now
 
 T = Topics("emotion-edge", DEVICE)
 DOOR, DESK = T.for_camera("door"), T.for_camera("desk")
-
-
-def report(state: str = "ok", reasons: tuple[str, ...] = (), fps: float = 10.0, p99: float = 30.0) -> dict[str, Any]:
-    return {
-        "state": state, "reasons": list(reasons), "fps": fps, "frames": 100, "dropped_frames": 1,
-        "latency_ms": {"end_to_end": {"p50": p99 / 2, "p99": p99}}, "source": "/dev/video0",
-    }  # fmt: skip
 
 
 def test_each_camera_publishes_on_its_own_topics_and_the_device_reports_them_all(
@@ -46,18 +39,6 @@ def test_each_camera_publishes_on_its_own_topics_and_the_device_reports_them_all
     # The desk has not reported yet: it is not counted as ok.
     assert stats["cameras"]["desk"]["state"] == "degraded" and stats["state"] == "degraded"
     assert stats["faces"] == 3  # the faces of both cameras' latest frames
-
-
-def test_the_device_is_degraded_while_a_camera_is_not_ok_and_failed_only_when_all_are() -> None:
-    both_ok = device_figures({"door": report(), "desk": report(fps=5.0, p99=80.0)})
-    assert both_ok["state"] == "ok" and both_ok["reasons"] == [] and both_ok["fps"] == 15.0
-    assert both_ok["latency_ms"]["end_to_end"]["p99"] == 80.0  # the worst camera's
-    one_lost = device_figures({"door": report(), "desk": report("degraded", ("source lost, reopening /dev/video2",))})
-    assert one_lost["state"] == "degraded"
-    assert one_lost["reasons"] == ["camera desk: source lost, reopening /dev/video2"]
-    one_failed = device_figures({"door": report(), "desk": report("failed", ("gave up",))})
-    assert one_failed["state"] == "degraded" and one_failed["cameras"]["desk"]["state"] == "failed"
-    assert device_figures({"door": report("failed"), "desk": report("failed")})["state"] == "failed"
 
 
 def test_home_assistant_gets_each_cameras_entities_on_one_device_and_forget_clears_them(
