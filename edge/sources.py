@@ -196,6 +196,22 @@ class _CaptureSource:
         return fps if 0.0 < fps < 1000.0 else self.settings.fps
 
 
+def fourcc_of(cap: cv2.VideoCapture) -> str:
+    """The capture's pixel format or codec as its four characters (``MJPG``, ``YUYV`` ...)."""
+    return int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1").upper()
+
+
+def decodes(picture: Picture | None) -> bool:
+    """Whether ``picture`` is a JPEG frame that decodes (a source's check of its first one)."""
+    if not isinstance(picture, JpegFrame):
+        return False
+    try:
+        picture.pixels()
+    except FrameDecodeError:
+        return False
+    return True
+
+
 V4L2_MAJOR = 81  # the character-device major number of every video4linux node (Documentation/admin-guide/devices.txt)
 
 
@@ -205,11 +221,16 @@ def list_video_devices() -> list[str]:
 
 class V4L2Source(_CaptureSource):
     """A USB or built-in camera: ``/dev/videoN`` (or any /dev path, such as /dev/v4l/by-id/...)
-    or a bare index ``N``. Asks for ``fourcc`` (MJPG keeps USB bandwidth low), size and fps."""
+    or a bare index ``N``. Asks for ``fourcc`` (MJPG keeps USB bandwidth low), size and fps. With
+    ``jpeg_frames`` an MJPG camera's frames are handed over as its JPEGs, decoded only when needed
+    (``edge.jpeg_frame``), once the first of each opening has decoded; else OpenCV decodes them."""
 
     def __init__(self, uri: str, settings: SourceSettings, device: str | int) -> None:
         super().__init__(uri, settings)
         self.device = device
+        self.jpeg = False  # MJPG frames handed over as the camera's JPEGs (settings.jpeg_frames)
+        self._jpeg_checked = False  # this opening's first JPEG decoded
+        self._jpeg_refused = False  # a first JPEG did not decode: OpenCV decodes, until restart
 
     def _create(self) -> cv2.VideoCapture:
         if isinstance(self.device, str):
@@ -264,6 +285,33 @@ class V4L2Source(_CaptureSource):
         got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         if got != (s.width, s.height):
             log.warning("%s: asked for %dx%d, the camera delivers %dx%d", self.uri, s.width, s.height, *got)
+        self.jpeg, self._jpeg_checked = False, False
+        if s.jpeg_frames and not self._jpeg_refused and cap.getBackendName() == "V4L2" and fourcc_of(cap) == "MJPG":
+            # Not converting, OpenCV's V4L2 backend hands over the driver's buffer as it came: one
+            # whole JPEG per frame (modules/videoio/src/cap_v4l.cpp, a 1 x bytesused 8-bit row).
+            self.jpeg = bool(cap.set(cv2.CAP_PROP_CONVERT_RGB, 0))
+
+    def _picture(self, data: Frame) -> Picture | None:
+        if not self.jpeg:
+            return data
+        frame = JpegFrame.parse(data, where=redact(self.uri))
+        if self._jpeg_checked:
+            return frame
+        if decodes(frame):
+            self._jpeg_checked = True
+            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", redact(self.uri))
+            return frame
+        # Buffers that are not whole JPEGs libjpeg reads (a camera's MJPG variant, a driver's layout):
+        # OpenCV decodes them from the next frame on, as it did before; this one is skipped.
+        log.warning(
+            "%s: its first MJPG frame does not decode as a JPEG here (%d bytes); OpenCV decodes its frames",
+            redact(self.uri),
+            np.asarray(data).size,
+        )
+        self.jpeg, self._jpeg_refused = False, True
+        if self._cap is not None:
+            self._cap.set(cv2.CAP_PROP_CONVERT_RGB, 1)
+        return None
 
 
 def csi_pipeline(sensor_id: int, settings: SourceSettings) -> str:
@@ -352,9 +400,8 @@ class VideoFileSource(_CaptureSource):
         self.jpeg = False
         if not self.settings.jpeg_frames or self._jpeg_refused or cap.getBackendName() != "FFMPEG":
             return
-        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1").upper()
         # FFmpeg's raw mode hands over each packet undecoded: an MJPG packet is one whole JPEG.
-        if fourcc == "MJPG":
+        if fourcc_of(cap) == "MJPG":
             self.jpeg = bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
     def _picture(self, data: Frame) -> Picture | None:
@@ -372,7 +419,7 @@ class VideoFileSource(_CaptureSource):
         # after bad_frame_limit failed reads in the loop (which ended in exit 1 instead of 2).
         self._first = self._read_one()
         if self.jpeg and not self._jpeg_checked:
-            if not self._first_decodes():
+            if not decodes(self._first):
                 # Packets that are not whole JPEGs (an MJPG variant libjpeg does not read): FFmpeg decodes.
                 log.info("%s: its MJPG frames do not decode as JPEGs here; FFmpeg decodes them", redact(self.uri))
                 self._jpeg_refused = True
@@ -393,15 +440,6 @@ class VideoFileSource(_CaptureSource):
             frame, self._first = self._first, None
             return frame
         return super().read()
-
-    def _first_decodes(self) -> bool:
-        if not isinstance(self._first, JpegFrame):
-            return False
-        try:
-            self._first.pixels()
-        except FrameDecodeError:
-            return False
-        return True
 
     def _why_not_opened(self) -> str:
         if not self.path.exists():

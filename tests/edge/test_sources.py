@@ -33,7 +33,7 @@ from edge.sources import (
     redact,
     shorten,
 )
-from tests.edge.conftest import frame_level
+from tests.edge.conftest import frame_level, read_clip
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -244,6 +244,130 @@ def test_a_video_in_another_codec_is_decoded_as_before_when_jpegs_are_asked_for(
     assert [frame_level(f) for f in frames] == [0, 1, 2, 3]
     assert all(isinstance(f, np.ndarray) for f in frames)
     source.close()
+
+
+# --- a USB camera's MJPG frames ------------------------------------------------------------------
+
+
+class V4L2Capture:
+    """What OpenCV's V4L2 backend gives for an MJPG camera (modules/videoio/src/cap_v4l.cpp): BGR
+    frames it decoded, or with CONVERT_RGB off each driver buffer as it came, one JPEG in a
+    1 x bytesused row. No camera can be attached here; its frames are a real MJPG clip's JPEGs."""
+
+    def __init__(self, jpegs: list[np.ndarray], fourcc: str = "MJPG", raw_allowed: bool = True) -> None:
+        self.jpegs, self.fourcc, self.raw_allowed = jpegs, fourcc, raw_allowed
+        self.convert = True
+        self.asked: list[tuple[int, float]] = []
+        self.at = 0
+
+    def isOpened(self) -> bool:
+        return True
+
+    def getBackendName(self) -> str:
+        return "V4L2"
+
+    def get(self, prop: int) -> float:
+        sizes = {cv2.CAP_PROP_FRAME_WIDTH: 160.0, cv2.CAP_PROP_FRAME_HEIGHT: 120.0, cv2.CAP_PROP_FPS: 30.0}
+        return float(cv2.VideoWriter.fourcc(*self.fourcc)) if prop == cv2.CAP_PROP_FOURCC else sizes.get(prop, 0.0)
+
+    def set(self, prop: int, value: float) -> bool:
+        self.asked.append((prop, value))
+        if prop == cv2.CAP_PROP_CONVERT_RGB:
+            if not value and not self.raw_allowed:
+                return False
+            self.convert = bool(value)
+        return True
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.at >= len(self.jpegs):
+            return False, None
+        jpeg, self.at = self.jpegs[self.at].reshape(1, -1), self.at + 1
+        if not self.convert:
+            return True, jpeg
+        return True, cv2.imdecode(jpeg, cv2.IMREAD_COLOR)  # None for a buffer that is not a JPEG, as OpenCV's
+
+    def release(self) -> None:
+        pass
+
+
+class Camera(V4L2Source):
+    def __init__(self, capture: V4L2Capture, jpeg_frames: bool = True) -> None:
+        super().__init__("/dev/video0", SourceSettings(width=160, height=120, jpeg_frames=jpeg_frames), "/dev/video0")
+        self.capture = capture
+
+    def _create(self) -> V4L2Capture:  # type: ignore[override]
+        return self.capture
+
+
+@pytest.fixture
+def camera_jpegs(numbered_clip: Callable[[int], Path]) -> list[np.ndarray]:
+    return read_clip(numbered_clip(8), packets=True)
+
+
+def test_a_usb_cameras_mjpg_frames_reach_the_loop_as_its_jpegs(camera_jpegs: list[np.ndarray]) -> None:
+    capture = V4L2Capture(camera_jpegs)
+    camera = Camera(capture)
+    camera.open()
+    frames = [camera.read() for _ in range(8)]
+    assert (cv2.CAP_PROP_CONVERT_RGB, 0) in capture.asked and camera.jpeg
+    assert all(isinstance(f, JpegFrame) and f.shape == (120, 160, 3) for f in frames)
+    # The first was decoded once, to check that this camera's JPEGs decode here; the rest wait for a need.
+    assert [isinstance(f, JpegFrame) and f.decoded for f in frames] == [True] + [False] * 7
+    assert [frame_level(pixels(f)) for f in frames] == list(range(8))
+    assert camera.bad_frames == 0
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        np.frombuffer(os.urandom(5000), np.uint8),  # not a JPEG at all
+        np.concatenate([np.frombuffer(b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x78\x00\xa0\x03", np.uint8),
+                        np.zeros(3000, np.uint8)]),  # a frame header, then no image data
+    ],
+    ids=["random bytes", "a header and no data"],
+)  # fmt: skip
+def test_a_camera_whose_first_jpeg_does_not_decode_is_decoded_by_opencv_from_the_next_frame(
+    camera_jpegs: list[np.ndarray], first: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    capture = V4L2Capture([first, *camera_jpegs[1:]])
+    camera = Camera(capture)
+    camera.open()
+    with caplog.at_level(logging.WARNING, logger="edge.sources"):
+        frames = [camera.read() for _ in range(7)]
+    assert all(isinstance(f, np.ndarray) for f in frames) and not camera.jpeg
+    assert [frame_level(f) for f in frames] == list(range(1, 8))  # the bad one skipped and counted
+    assert camera.bad_frames == 1 and capture.asked[-1] == (cv2.CAP_PROP_CONVERT_RGB, 1)
+    assert "/dev/video0: its first MJPG frame does not decode as a JPEG here" in caplog.text
+    camera.open()  # reopened (a camera lost and back): it stays with OpenCV's decoding
+    assert not camera.jpeg
+
+
+def test_a_damaged_jpeg_later_from_the_camera_is_skipped_and_counted(camera_jpegs: list[np.ndarray]) -> None:
+    jpegs = list(camera_jpegs)
+    jpegs[3] = np.frombuffer(os.urandom(2000), np.uint8)
+    camera = Camera(V4L2Capture(jpegs))
+    camera.open()
+    frames = [camera.read() for _ in range(7)]
+    assert [frame_level(pixels(f)) for f in frames] == [0, 1, 2, 4, 5, 6, 7] and camera.bad_frames == 1
+
+
+@pytest.mark.parametrize(
+    "capture, jpeg_frames",
+    [
+        (lambda jpegs: V4L2Capture(jpegs, fourcc="YUYV"), True),  # a raw format: nothing to save
+        (lambda jpegs: V4L2Capture(jpegs, raw_allowed=False), True),  # the backend will not hand buffers over
+        (lambda jpegs: V4L2Capture(jpegs), False),  # not asked for (bench's decoded setting)
+    ],
+    ids=["YUYV camera", "raw buffers refused", "not asked"],
+)
+def test_otherwise_a_cameras_frames_are_decoded_by_opencv_as_before(
+    camera_jpegs: list[np.ndarray], capture: Callable[[list[np.ndarray]], V4L2Capture], jpeg_frames: bool
+) -> None:
+    camera = Camera(capture(camera_jpegs), jpeg_frames=jpeg_frames)
+    camera.open()
+    frames = [camera.read() for _ in range(8)]
+    assert not camera.jpeg and all(isinstance(f, np.ndarray) for f in frames)
+    assert [frame_level(f) for f in frames] == list(range(8))
 
 
 def test_a_file_that_is_not_a_video_fails_at_open(tmp_path: Path) -> None:
