@@ -29,3 +29,8 @@ VOTES_HELP = "FER+'s fer2013new.csv"
 SEED_HELP = "seed"
 MODEL_VERSION_HELP = "the model's version, written into its metadata (and published with every message)"
 SKIP_BAD_HELP = "skip unreadable images and bad CSV rows (counted)"
+RULE_NAMES = ("default", "small")  # train.release_rule.RULES
+RULE_HELP = (
+    "default, the rule of issue #21, or small, the half-width model's (the default's floors reported, not "
+    "gated; models/README.md)"
+)

@@ -59,8 +59,10 @@ def release(
     name: str = "emotion-edge-cnn",
     margin: float = 0.0,
     align: bool = False,
+    rule_name: str = "default",
 ) -> tuple[bool, dict[str, Any]]:
-    """Build, calibrate, quantize and judge; returns whether the rule is met and the record."""
+    """Build, calibrate, quantize and judge by the rule ``rule_name`` (``train.release_rule.RULES``);
+    returns whether it is met and the record."""
     import numpy as np
 
     from edge.model_meta import read_onnx_metadata, write_onnx_metadata
@@ -107,9 +109,9 @@ def release(
         if base is None:
             base = honest_figures(baseline, data, votes, "test", wild, yunet)
     checks = rule.release_checks(
-        reports["fp32"], reports["int8"], base, info.extra.get("params"), info.extra.get("macs")
+        reports["fp32"], reports["int8"], base, info.extra.get("params"), info.extra.get("macs"), rule_name
     )
-    print(rule.format_checks(str(fp32), checks), flush=True)
+    print(rule.format_checks(str(fp32), checks, rule_name), flush=True)
     met = rule.rule_met(checks)
 
     fp32_metrics = headline_metrics(reports["fp32"])
@@ -120,11 +122,14 @@ def release(
             meta.metrics["fp32"] = fp32_metrics
             meta.temperature = cal.temperature
         meta.metrics["calibration"] = {"temperature": cal.temperature, "ece_ferplus_test": round(cal.test_ece_after, 4)}
-        meta.metrics["release_rule"] = "met" if met else "not met"
+        meta.metrics["release_rule"] = ("met" if met else "not met") + (
+            "" if rule_name == "default" else f" ({rule_name})"
+        )
         write_onnx_metadata(str(model), meta)
     record = {
         "version": version,
         "checkpoint": str(checkpoint),
+        "rule": rule_name,
         "rule_met": met,
         "checks": [c.__dict__ for c in checks],
         "calibration": cal.to_dict(),
@@ -163,7 +168,7 @@ def _scoring_flags(p: Any) -> None:
 
 
 def add_release(esub: Any) -> None:
-    from edge.flags import MODEL_VERSION_HELP
+    from edge.flags import MODEL_VERSION_HELP, RULE_HELP, RULE_NAMES
 
     p = esub.add_parser(
         "release",
@@ -184,6 +189,12 @@ def add_release(esub: Any) -> None:
         default=Path(DEFAULT_BASELINE),
         help="the previous release (an .onnx, or its figures as written by evaluate --figures-json) that "
         f"the new one must beat (default {DEFAULT_BASELINE})",
+    )
+    p.add_argument(
+        "--rule",
+        choices=RULE_NAMES,
+        default="default",
+        help=f"the release rule that judges it: {RULE_HELP}; default: default",
     )
     p.add_argument("--workdir", type=Path, help="where the files are built (default: beside the checkpoint, release/)")
     p.add_argument(
@@ -244,6 +255,7 @@ def cmd_release(args: Any) -> int:
         args.yunet,
         args.baseline,
         name=args.model_name,
+        rule_name=args.rule,
     )
     if not met:
         print(f"the rule is not met: {workdir} keeps the files; {Path(paths.MODEL).parent}/ is unchanged")

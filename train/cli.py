@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge import paths
 from edge.errors import UserError
-from edge.flags import DATA_DEFAULT, DATA_HELP, SKIP_BAD_HELP, VOTES_HELP, WILD_HELP
+from edge.flags import DATA_DEFAULT, DATA_HELP, RULE_HELP, RULE_NAMES, SKIP_BAD_HELP, VOTES_HELP, WILD_HELP
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
@@ -109,8 +109,10 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--figures-json", type=Path, help="with --votes: also write the honest figures as JSON")
     p.add_argument(
         "--rule",
-        action="store_true",
-        help="with --votes, --wild and --split test: also check the release rule of issue #21 (models/README.md)",
+        nargs="?",
+        const="default",
+        choices=RULE_NAMES,
+        help=f"with --votes, --wild and --split test: also check a release rule: {RULE_HELP}; no name: default",
     )
     p.add_argument("--int8", type=Path, help="with --rule: the INT8 twin, scored and held to FP32's figures")
     p.add_argument(
@@ -218,9 +220,9 @@ def print_rule(args: argparse.Namespace, honest: Any, policy: Any) -> None:
 
     int8, baseline = scored(args.int8), scored(args.baseline)
     size = size_of(args.model)
-    checks = release_rule.release_checks(honest, int8, baseline, size.get("params"), size.get("macs"))
+    checks = release_rule.release_checks(honest, int8, baseline, size.get("params"), size.get("macs"), args.rule)
     print()
-    print(release_rule.format_checks(str(args.model), checks))
+    print(release_rule.format_checks(str(args.model), checks, args.rule))
 
 
 def size_of(model: Path) -> dict[str, int]:

@@ -4,6 +4,11 @@ It is about what people get: the whole device pipeline on real photos and the FE
 of ten taggers, on PrivateTest. FER2013's own labels are reported, not gated: where they and the
 FER+ majority disagree (37 % of the images) one answer is right on one of them at most (the model
 card's agreement ceiling).
+
+``small`` is the rule of the half-width model for boards without a GPU (``ferplus-small``, written
+in models/README.md before its PrivateTest was scored): the same items, but the default's floors
+(60 % of the photos, 80 % of FER+, 40 % FER+ recall per class) are reported, not gated. It must beat
+the previous release on both figures people get, and its INT8 twin keep to FP32's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ TARGET_PHOTOS = 0.66
 TARGET_PHOTO_CLASS = 0.30
 PARAMS_MAX = 1_500_000
 MACS_MAX = 150_000_000
+# The rules by name (``evaluate --rule NAME``, ``export release --rule NAME``): whether the floors gate.
+RULES = {"default": "the release rule of issue #21", "small": "the small model's release rule (models/README.md)"}
 
 
 @dataclass(frozen=True)
@@ -74,20 +81,30 @@ def release_checks(
     baseline: HonestReport | None = None,
     params: int | None = None,
     macs: int | None = None,
+    rule: str = "default",
 ) -> list[Check]:
     """Every item of the rule, in the issue's order. Items whose inputs are missing are FAIL with the
-    reason, never skipped: a model is released only when every gate is PASS."""
+    reason, never skipped: a model is released only when every gate is PASS. ``rule``: a name in
+    ``RULES`` (``small``: the floors reported, not gated)."""
+    if rule not in RULES:
+        raise ValueError(f"no release rule {rule!r}: choose from {', '.join(RULES)}")
     if candidate.split != "PrivateTest":
         raise ValueError(f"the release rule is scored on PrivateTest, not {candidate.split}: use --split test")
+    floors = rule == "default"
+
+    def floor(ok: bool) -> bool | None:
+        return ok if floors else None
+
+    unit = "" if floors else " (the default's floor: reported, not gated)"
     ph, fp = photos(candidate), ferplus(candidate)
     zero = [c for c, r in ph.recall.items() if r is not None and ph.support[c] and r == 0]
     checks = [
-        Check("whole pipeline on the real photos", f"{_pct(ph.top1)} ({ph.correct}/{ph.n})", ">= 60 %",
-              ph.top1 >= PHOTOS_MIN),
+        Check("whole pipeline on the real photos", f"{_pct(ph.top1)} ({ph.correct}/{ph.n})", ">= 60 %" + unit,
+              floor(ph.top1 >= PHOTOS_MIN)),
         Check("no class at zero on the photos", ", ".join(zero) if zero else "none at zero", "every class > 0",
               not zero),
-        Check("FER+ PrivateTest, majority label, single crop", f"{_pct(fp.top1)} ({fp.correct}/{fp.n})", ">= 80 %",
-              fp.top1 >= FERPLUS_MIN),
+        Check("FER+ PrivateTest, majority label, single crop", f"{_pct(fp.top1)} ({fp.correct}/{fp.n})",
+              ">= 80 %" + unit, floor(fp.top1 >= FERPLUS_MIN)),
     ]  # fmt: skip
     low = [
         f"{c} {_pct(r)} of {fp.support[c]}"
@@ -101,8 +118,8 @@ def release_checks(
         Check(
             "FER+ recall of every class with >= 20 rows",
             "; ".join(low) if low else f"all >= 40 % ({rare})",
-            ">= 40 %",
-            not low,
+            ">= 40 %" + unit,
+            floor(not low),
         )
     )
     if baseline is None:
@@ -181,10 +198,10 @@ def target_checks(candidate: HonestReport) -> list[Check]:
     ]
 
 
-def format_checks(model: str, checks: list[Check]) -> str:
+def format_checks(model: str, checks: list[Check], rule: str = "default") -> str:
     met = all(c.ok is not False for c in checks)
     verdict = "RULE MET: releasable" if met else "RULE NOT MET: not releasable"
-    return "\n".join([f"release rule of issue #21 for {model}:", *(c.line() for c in checks), f"  {verdict}"])
+    return "\n".join([f"{RULES[rule]} for {model}:", *(c.line() for c in checks), f"  {verdict}"])
 
 
 def rule_met(checks: list[Check]) -> bool:

@@ -120,3 +120,46 @@ def test_the_2_1_0_targets_are_reported_met_or_missed_but_never_gate() -> None:
     weak = release_checks(report(photos=86, photo_recall={"disgust": 0.25}), report(photos=86), BASE, **SIZE)
     assert targets(weak)["the real photos, every class"] == "66.15 %, under 30 %: disgust 25.00 %: missed"
     assert all(c.ok is None for c in weak if c.item.startswith("2.1.0 target"))
+
+
+def test_the_small_models_rule_reports_the_defaults_floors_without_gating_them() -> None:
+    # ferplus-small 2.1.0's figures: 74 of 130 photos, 77.29 % of FER+, disgust 30.4 % of 23 rows.
+    small = report(photos=74, ferplus=2720, ferplus_recall={"disgust": 0.304}, ferplus_support=23)
+    twin = report(photos=74, ferplus=2714, ferplus_recall={"disgust": 0.348}, ferplus_support=23)
+    size = {"params": 291_895, "macs": 24_200_000}
+    assert set(failing(release_checks(small, twin, BASE, **size))) == {
+        "whole pipeline on the real photos",
+        "FER+ PrivateTest, majority label, single crop",
+        "FER+ recall of every class with >= 20 rows",
+    }
+    checks = release_checks(small, twin, BASE, **size, rule="small")
+    assert failing(checks) == [] and rule_met(checks)
+    floors = [c for c in checks if c.target.endswith("(the default's floor: reported, not gated)")]
+    assert [c.ok for c in floors] == [None, None, None]
+    assert format_checks("small.onnx", checks, "small").startswith("the small model's release rule (models/README.md)")
+
+
+def test_the_small_models_rule_still_gates_the_rest() -> None:
+    small = report(photos=74, ferplus=2720)
+    better_base = report(photos=75, ferplus=2000, model="1.2.0.onnx")
+    assert failing(release_checks(small, small, better_base, **SIZE, rule="small")) == [
+        "beats 1.2.0.onnx on the photos and on FER+"
+    ]
+    worse_twin = report(photos=71, ferplus=2700)  # 3 photos and 0.57 points fewer
+    assert set(failing(release_checks(small, worse_twin, BASE, **SIZE, rule="small"))) == {
+        "INT8 within 0.5 points of FP32 on FER+ PrivateTest",
+        "INT8 within 2 photos of FP32",
+    }
+    zero = report(photos=74, ferplus=2720, photo_recall={"fear": 0.0})
+    assert failing(release_checks(zero, zero, BASE, **SIZE, rule="small")) == ["no class at zero on the photos"]
+
+
+def test_an_unknown_rule_is_refused_naming_the_rules() -> None:
+    import pytest
+
+    from edge.flags import RULE_NAMES
+    from train.release_rule import RULES
+
+    assert tuple(RULES) == RULE_NAMES  # the commands offer exactly the rules there are
+    with pytest.raises(ValueError, match="no release rule 'large': choose from default, small"):
+        release_checks(report(), report(), BASE, **SIZE, rule="large")

@@ -91,3 +91,15 @@ def test_a_baseline_of_another_split_or_without_the_photos_is_refused(
     no_photos.write_text(json.dumps(BASE.to_dict() | {"figures": BASE.to_dict()["figures"][:3]}))
     line = refused(capsys, *rule_flags(tmp_path), "--baseline", str(no_photos))
     assert "no 'whole pipeline on' figure" in line and str(no_photos) in line
+
+
+@pytest.mark.parametrize(
+    "command", [["evaluate", str(MODEL)], ["export", "release", str(MODEL), "--model-version", "9"]]
+)
+def test_a_rule_that_does_not_exist_is_refused_naming_the_rules(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--rule", "large"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'large' (choose from 'default', 'small')" in capsys.readouterr().err
