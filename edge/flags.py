@@ -31,6 +31,6 @@ MODEL_VERSION_HELP = "the model's version, written into its metadata (and publis
 SKIP_BAD_HELP = "skip unreadable images and bad CSV rows (counted)"
 RULE_NAMES = ("default", "small")  # train.release_rule.RULES
 RULE_HELP = (
-    "default, the rule of issue #21, or small, the half-width model's (the default's floors reported, not "
-    "gated; models/README.md)"
+    "the release rule (models/README.md): default, issue #21's, or small, the half-width model's (the "
+    "default's floors reported, not gated); no name: default"
 )

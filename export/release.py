@@ -192,9 +192,11 @@ def add_release(esub: Any) -> None:
     )
     p.add_argument(
         "--rule",
+        nargs="?",
+        const="default",
         choices=RULE_NAMES,
         default="default",
-        help=f"the release rule that judges it: {RULE_HELP}; default: default",
+        help=f"{RULE_HELP} (the one that judges the release; default: default)",
     )
     p.add_argument("--workdir", type=Path, help="where the files are built (default: beside the checkpoint, release/)")
     p.add_argument(

@@ -112,7 +112,7 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         nargs="?",
         const="default",
         choices=RULE_NAMES,
-        help=f"with --votes, --wild and --split test: also check a release rule: {RULE_HELP}; no name: default",
+        help=f"{RULE_HELP} (checked after the figures; needs --votes, --wild and --split test)",
     )
     p.add_argument("--int8", type=Path, help="with --rule: the INT8 twin, scored and held to FP32's figures")
     p.add_argument(
