@@ -136,6 +136,11 @@ class _CaptureSource:
         self.settings = settings
         self.bad_frames = 0
         self._cap: cv2.VideoCapture | None = None
+        self._shown = redact(uri)  # as logs and each JPEG frame's errors name it (once, not per frame)
+        # Sources whose frames arrive as JPEGs (settings.jpeg_frames: an MJPG file, a USB MJPG camera):
+        self.jpeg = False  # handed over as JPEGs now
+        self._jpeg_checked = False  # the first JPEG decoded
+        self._jpeg_refused = False  # a first JPEG did not decode: decoded as before, until restart
 
     def _create(self) -> cv2.VideoCapture:
         raise NotImplementedError
@@ -151,13 +156,13 @@ class _CaptureSource:
         cap = self._create()
         if not cap.isOpened():
             cap.release()
-            raise SourceOpenError(f"{redact(self.uri)}: {self._why_not_opened()}")
+            raise SourceOpenError(f"{self._shown}: {self._why_not_opened()}")
         self._after_open(cap)
         self._cap = cap
 
     def _read_one(self) -> Picture | None:
         if self._cap is None:
-            raise SourceFailure(f"{redact(self.uri)} is not open")
+            raise SourceFailure(f"{self._shown} is not open")
         ok, frame = self._cap.read()
         if not ok or frame is None or frame.size == 0:
             return None
@@ -169,8 +174,7 @@ class _CaptureSource:
 
     def _no_more_frames(self) -> Picture:
         raise SourceFailure(
-            f"{redact(self.uri)}: no frame in {self.settings.bad_frame_limit} reads "
-            "(device unplugged or stream dropped)"
+            f"{self._shown}: no frame in {self.settings.bad_frame_limit} reads (device unplugged or stream dropped)"
         )
 
     def read(self) -> Picture:
@@ -228,9 +232,6 @@ class V4L2Source(_CaptureSource):
     def __init__(self, uri: str, settings: SourceSettings, device: str | int) -> None:
         super().__init__(uri, settings)
         self.device = device
-        self.jpeg = False  # MJPG frames handed over as the camera's JPEGs (settings.jpeg_frames)
-        self._jpeg_checked = False  # this opening's first JPEG decoded
-        self._jpeg_refused = False  # a first JPEG did not decode: OpenCV decodes, until restart
 
     def _create(self) -> cv2.VideoCapture:
         if isinstance(self.device, str):
@@ -294,18 +295,18 @@ class V4L2Source(_CaptureSource):
     def _picture(self, data: Frame) -> Picture | None:
         if not self.jpeg:
             return data
-        frame = JpegFrame.parse(data, where=redact(self.uri))
+        frame = JpegFrame.parse(data, where=self._shown)
         if self._jpeg_checked:
             return frame
         if decodes(frame):
             self._jpeg_checked = True
-            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", redact(self.uri))
+            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", self._shown)
             return frame
         # Buffers that are not whole JPEGs libjpeg reads (a camera's MJPG variant, a driver's layout):
         # OpenCV decodes them from the next frame on, as it did before; this one is skipped.
         log.warning(
             "%s: its first MJPG frame does not decode as a JPEG here (%d bytes); OpenCV decodes its frames",
-            redact(self.uri),
+            self._shown,
             np.asarray(data).size,
         )
         self.jpeg, self._jpeg_refused = False, True
@@ -388,10 +389,7 @@ class VideoFileSource(_CaptureSource):
         super().__init__(uri, settings)
         self.path = path
         self.loops = 0
-        self._first: Picture | None = None
-        self.jpeg = False  # frames are handed over as JPEGs (settings.jpeg_frames, an MJPG file)
-        self._jpeg_refused = False
-        self._jpeg_checked = False  # the file's first JPEG decoded once: a looping file's passes skip the check
+        self._first: Picture | None = None  # a looping file checks its first JPEG once, not on every pass
 
     def _create(self) -> cv2.VideoCapture:
         return cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
@@ -405,7 +403,7 @@ class VideoFileSource(_CaptureSource):
             self.jpeg = bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
     def _picture(self, data: Frame) -> Picture | None:
-        return JpegFrame.parse(data, where=redact(self.uri)) if self.jpeg else data
+        return JpegFrame.parse(data, where=self._shown) if self.jpeg else data
 
     def open(self) -> None:
         try:
@@ -421,16 +419,16 @@ class VideoFileSource(_CaptureSource):
         if self.jpeg and not self._jpeg_checked:
             if not decodes(self._first):
                 # Packets that are not whole JPEGs (an MJPG variant libjpeg does not read): FFmpeg decodes.
-                log.info("%s: its MJPG frames do not decode as JPEGs here; FFmpeg decodes them", redact(self.uri))
+                log.info("%s: its MJPG frames do not decode as JPEGs here; FFmpeg decodes them", self._shown)
                 self._jpeg_refused = True
                 self.open()
                 return
             self._jpeg_checked = True
-            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", redact(self.uri))
+            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", self._shown)
         if self._first is None:
             self.close()
             raise SourceOpenError(
-                f"{redact(self.uri)}: the file opens but its first frame cannot be decoded (a recording with "
+                f"{self._shown}: the file opens but its first frame cannot be decoded (a recording with "
                 "no frames, or corrupt ones): give a video that plays",
                 permanent=True,
             )

@@ -199,8 +199,7 @@ def target_checks(candidate: HonestReport) -> list[Check]:
 
 
 def format_checks(model: str, checks: list[Check], rule: str = "default") -> str:
-    met = all(c.ok is not False for c in checks)
-    verdict = "RULE MET: releasable" if met else "RULE NOT MET: not releasable"
+    verdict = "RULE MET: releasable" if rule_met(checks) else "RULE NOT MET: not releasable"
     return "\n".join([f"{RULES[rule]} for {model}:", *(c.line() for c in checks), f"  {verdict}"])
 
 
