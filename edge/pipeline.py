@@ -95,6 +95,11 @@ EARLY = 0.9
 # JPEG decode of its small grey copy is most of what an empty room costs, and someone who walks in
 # is found at most one frame later (the first emotion target is six frames).
 EMPTY_ROOM_GATE_HZ = 15.0
+# Another face takes the main face over (the one the emotion topic follows) only when a detection
+# measures it larger than this share of area (a tenth in width): faces of near-equal size swapped
+# with a pixel of the detector's jitter, 34-46 times in 10 s on the 4-face bench clips, every
+# swap a change of the published person (8-12 with the margin; README, #23).
+MAIN_FACE_MARGIN = 0.2
 
 
 @dataclass(frozen=True)
@@ -338,15 +343,19 @@ class FacePipeline:
 
 
 def main_face_id(faces: Sequence[FaceResult], previous: int | None, measured: bool) -> int | None:
-    """The main face: the largest where the boxes were measured (a detection); between detections
-    the one chosen at the latest detection, while it is still tracked. A carried box's size is an
-    extrapolation: ranking faces of near-equal size by it changed the main face where no detector
-    had seen a change, and on six 4-face bench clips it cost 2.0-4.3 points of main-emotion
-    agreement with the every-frame pipeline (``bench --compare``; README)."""
-    if not measured and any(f.face_id == previous for f in faces):
+    """The main face: the one chosen before while it is in view, until a detection measures another
+    face larger by ``MAIN_FACE_MARGIN`` of its area; without it (none chosen, or it left), the
+    largest. Between detections nothing changes it: a carried box's size is the tracker's
+    extrapolation."""
+    current = next((f for f in faces if f.face_id == previous), None)
+    if current is not None and not measured:
         return previous
     main = largest_face(faces)
-    return main.face_id if main is not None else None
+    if main is None:
+        return None
+    if current is not None and main.area <= current.area * (1 + MAIN_FACE_MARGIN):
+        return previous
+    return main.face_id
 
 
 def _frame_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
