@@ -293,6 +293,28 @@ def test_with_every_frame_the_main_face_changes_once_another_is_clearly_larger(
     assert len(set(mains)) == 2, "face A never became the main face: the scene tests nothing"
 
 
+def test_two_people_at_one_distance_keep_the_main_face_where_it_was(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    # The same photo twice, one of them a few pixels larger on every other frame: for some photo
+    # the detector finds each of them the larger one in turn, and the main face (whom the emotion
+    # topic follows) stays where it was.
+    for photo in photos:
+        pair = (_fit(photo, 204), _fit(photo, 196))
+        frames = scene(lambda t, p=photo, pair=pair: [(pair[t % 2], 170, 240), (p, 470, 240)], 8)
+        pipeline = build_pipeline(device_config(**EVERY_FRAME))
+        mains: list[int | None] = []
+        largest: list[int | None] = []
+        for i, frame in enumerate(frames):
+            faces, _ = pipeline.process(frame, i * DT)
+            mains.append(pipeline.main_id)
+            largest.append(max(faces, key=lambda f: f.area).face_id if len(faces) == 2 else None)
+        if None not in largest and len(set(largest)) == 2:
+            assert len(set(mains)) == 1, (mains, largest)
+            return
+    pytest.fail("no photo where the larger of the two faces changes: the scene tests nothing")
+
+
 def face_of(face_id: int, size: int) -> FaceResult:
     return FaceResult(face_id, (0, 0, size, size), "happy", 0.9, {"happy": 0.9})
 
