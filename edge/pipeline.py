@@ -26,7 +26,7 @@ import numpy.typing as npt
 from edge import paths
 from edge.align import crop_faces
 from edge.classify import Classifier, EngineOptions, load_classifier
-from edge.config import AUTO_CLASSIFY_HZ, AUTO_DETECT_HZ, DeviceConfig
+from edge.config import AUTO_CLASSIFY_HZ, AUTO_DETECT_HZ, MAIN_FACE_MARGIN, DeviceConfig
 from edge.contract import CropPolicy
 from edge.detect import Detector, Face, create_detector
 from edge.jpeg_frame import Picture, pixels
@@ -95,11 +95,6 @@ EARLY = 0.9
 # JPEG decode of its small grey copy is most of what an empty room costs, and someone who walks in
 # is found at most one frame later (the first emotion target is six frames).
 EMPTY_ROOM_GATE_HZ = 15.0
-# Another face takes the main face over (the one the emotion topic follows) only when a detection
-# measures it larger than this share of area (a tenth in width): faces of near-equal size swapped
-# with a pixel of the detector's jitter, 34-46 times in 10 s on the 4-face bench clips, every
-# swap a change of the published person (8-12 with the margin; README, #23).
-MAIN_FACE_MARGIN = 0.2
 
 
 @dataclass(frozen=True)
@@ -156,14 +151,17 @@ class FacePipeline:
         tracker: IouTracker,
         smoother: EmotionSmoother,
         cadence: Cadence | None = None,
+        main_face_margin: float = MAIN_FACE_MARGIN,
     ) -> None:
-        """``cadence`` None: every frame pays for everything (detection, every face classified)."""
+        """``cadence`` None: every frame pays for everything (detection, every face classified);
+        ``main_face_margin``: see ``main_face_id``."""
         self.detector = detector
         self.classifier = classifier
         self.policy = policy
         self.tracker = tracker
         self.smoother = smoother
         self.cadence = cadence or Cadence()
+        self.main_face_margin = main_face_margin
         self._state = _State()
         self.classes = list(classifier.info.classes)
         path = getattr(detector, "path", None)
@@ -266,7 +264,7 @@ class FacePipeline:
                     raw_scores={c: round(float(v), 4) for c, v in zip(self.classes, p)},
                 )
             )
-        state.main_id = main_face_id(results, state.main_id, measured=times.detected)
+        state.main_id = main_face_id(results, state.main_id, times.detected, self.main_face_margin)
         t6 = time.perf_counter()
         times.motion = (t1 - t0) * 1e3
         times.detect = (t2 - t1) * 1e3
@@ -342,18 +340,20 @@ class FacePipeline:
         return False
 
 
-def main_face_id(faces: Sequence[FaceResult], previous: int | None, measured: bool) -> int | None:
-    """The main face: the one chosen before while it is in view, until a detection measures another
-    face larger by ``MAIN_FACE_MARGIN`` of its area; without it (none chosen, or it left), the
-    largest. Between detections nothing changes it: a carried box's size is the tracker's
-    extrapolation."""
+def main_face_id(
+    faces: Sequence[FaceResult], previous: int | None, measured: bool, margin: float = MAIN_FACE_MARGIN
+) -> int | None:
+    """The main face: the one chosen before while it is in view, until a detection (``measured``)
+    finds another face larger by ``margin`` of its area (``tracker.main_face_margin``); without it
+    (none chosen, or it left), the largest. Between detections nothing changes it: a carried box's
+    size is the tracker's extrapolation."""
     current = next((f for f in faces if f.face_id == previous), None)
     if current is not None and not measured:
         return previous
     main = largest_face(faces)
     if main is None:
         return None
-    if current is not None and main.area <= current.area * (1 + MAIN_FACE_MARGIN):
+    if current is not None and main.area <= current.area * (1 + margin):
         return previous
     return main.face_id
 
@@ -442,6 +442,7 @@ def build_pipeline(
         IouTracker(config.tracker.iou_threshold, config.tracker.grace_s, carry_velocity=True),
         EmotionSmoother(info.classes, config.smoother.alpha, config.smoother.hysteresis),
         cadence,
+        config.tracker.main_face_margin,
     )
 
 

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import DeviceConfig
-from edge.pipeline import MAIN_FACE_MARGIN, FacePipeline, StageTimes, build_pipeline, main_face_id
+from edge.config import MAIN_FACE_MARGIN, DeviceConfig
+from edge.pipeline import FacePipeline, StageTimes, build_pipeline, main_face_id
 from edge.results import FaceResult
 from edge.tools.bench_clip import _fit, _room, make_empty_room, paste, wild_photos
 from edge.tracking import iou
@@ -313,6 +313,20 @@ def test_two_people_at_one_distance_keep_the_main_face_where_it_was(
             assert len(set(mains)) == 1, (mains, largest)
             return
     pytest.fail("no photo where the larger of the two faces changes: the scene tests nothing")
+
+
+def test_with_a_margin_of_0_the_main_face_is_the_largest_at_every_detection(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    sizes = [150 + 3 * t for t in range(30)]
+    frames = scene(lambda t: [(_fit(photos[0], sizes[t]), 170, 240), (photos[5], 470, 240)], 30)
+    pipeline = build_pipeline(device_config(**EVERY_FRAME, tracker={"main_face_margin": 0}))
+    mains = []
+    for i, frame in enumerate(frames):
+        faces, _ = pipeline.process(frame, i * DT)
+        mains.append(pipeline.main_id)
+        assert pipeline.main_id == max(faces, key=lambda f: f.area).face_id, i
+    assert len(set(mains)) == 2, "face A never became the largest: the scene tests nothing"
 
 
 def face_of(face_id: int, size: int) -> FaceResult:

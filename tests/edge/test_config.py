@@ -347,3 +347,18 @@ def test_the_cadence_keys_default_to_auto_and_take_text_from_the_environment() -
     assert (config.detector.interval, config.model.max_hz, config.motion.enabled) == (3, 0.0, False)
     every = validate({"detector": {"interval": 1}, "model": {"max_hz": 0}, "tracker": {"grace_s": 0}})
     assert every.detector.interval == 1  # every frame needs no grace between detections
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-0.1, r"tracker\.main_face_margin=-0\.1 .*0 <= tracker\.main_face_margin <= 10"),
+        ("nan", r"tracker\.main_face_margin=nan .*out of range"),
+        ("wide", r"tracker\.main_face_margin='wide' .*expected a number"),
+    ],
+)
+def test_the_main_face_margin_is_a_share_of_area_from_0_and_errors_name_the_key(value: object, message: str) -> None:
+    assert validate({}).tracker.main_face_margin == 0.2
+    assert validate({"tracker": {"main_face_margin": 0}}).tracker.main_face_margin == 0.0
+    with pytest.raises(ConfigError, match=message):
+        validate({"tracker": {"main_face_margin": value}})
