@@ -172,6 +172,23 @@ class _CaptureSource:
         """What a read gives as the frame (None: an unreadable one); hook for raw-mode sources."""
         return data
 
+    def _first_jpeg_decodes(self, picture: Picture | None, fallback: str, level: int = logging.WARNING) -> bool:
+        """The check of a JPEG source's first frame of an opening: one that decodes lets its frames
+        through as JPEGs; one that does not sends the source back to ``fallback``'s decoding until
+        restart, said once in the log at ``level``."""
+        if decodes(picture):
+            self._jpeg_checked = True
+            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", self._shown)
+            return True
+        log.log(
+            level,
+            "%s: its first MJPG frame does not decode as a JPEG here; %s decodes its frames",
+            self._shown,
+            fallback,
+        )
+        self.jpeg, self._jpeg_refused = False, True
+        return False
+
     def _no_more_frames(self) -> Picture:
         raise SourceFailure(
             f"{self._shown}: no frame in {self.settings.bad_frame_limit} reads (device unplugged or stream dropped)"
@@ -296,20 +313,10 @@ class V4L2Source(_CaptureSource):
         if not self.jpeg:
             return data
         frame = JpegFrame.parse(data, where=self._shown)
-        if self._jpeg_checked:
-            return frame
-        if decodes(frame):
-            self._jpeg_checked = True
-            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", self._shown)
+        if self._jpeg_checked or self._first_jpeg_decodes(frame, "OpenCV"):
             return frame
         # Buffers that are not whole JPEGs libjpeg reads (a camera's MJPG variant, a driver's layout):
         # OpenCV decodes them from the next frame on, as it did before; this one is skipped.
-        log.warning(
-            "%s: its first MJPG frame does not decode as a JPEG here (%d bytes); OpenCV decodes its frames",
-            self._shown,
-            np.asarray(data).size,
-        )
-        self.jpeg, self._jpeg_refused = False, True
         if self._cap is not None:
             self._cap.set(cv2.CAP_PROP_CONVERT_RGB, 1)
         return None
@@ -416,15 +423,11 @@ class VideoFileSource(_CaptureSource):
         # first frame, every frame corrupt): that is found now, like a file that does not open, not
         # after bad_frame_limit failed reads in the loop (which ended in exit 1 instead of 2).
         self._first = self._read_one()
-        if self.jpeg and not self._jpeg_checked:
-            if not decodes(self._first):
-                # Packets that are not whole JPEGs (an MJPG variant libjpeg does not read): FFmpeg decodes.
-                log.info("%s: its MJPG frames do not decode as JPEGs here; FFmpeg decodes them", self._shown)
-                self._jpeg_refused = True
-                self.open()
-                return
-            self._jpeg_checked = True
-            log.info("%s: its MJPG frames reach the loop as JPEGs, decoded only when needed", self._shown)
+        # Packets that are not whole JPEGs (an MJPG variant libjpeg does not read) are a file's format,
+        # not a fault: said at info.
+        if self.jpeg and not self._jpeg_checked and not self._first_jpeg_decodes(self._first, "FFmpeg", logging.INFO):
+            self.open()
+            return
         if self._first is None:
             self.close()
             raise SourceOpenError(
