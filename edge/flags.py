@@ -29,7 +29,12 @@ VOTES_HELP = "FER+'s fer2013new.csv"
 SEED_HELP = "seed"
 MODEL_VERSION_HELP = "the model's version, written into its metadata (and published with every message)"
 SKIP_BAD_HELP = "skip unreadable images and bad CSV rows (counted)"
-RULE_NAMES = ("default", "small")  # train.release_rule.RULES
+# The release rules by name (``evaluate --rule NAME``, ``export release --rule NAME``; train.release_rule).
+RULES = {
+    "default": "the release rule of issue #21",
+    "small": "the small model's release rule (models/README.md)",
+}
+RULE_NAMES = tuple(RULES)
 RULE_HELP = (
     "the release rule (models/README.md): default, issue #21's, or small, the half-width model's (the "
     "default's floors reported, not gated); no name: default"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.flags import RULES
 from train.honest_eval import Figure, HonestReport
 
 PHOTOS_MIN = 0.60
@@ -30,8 +31,6 @@ TARGET_PHOTOS = 0.66
 TARGET_PHOTO_CLASS = 0.30
 PARAMS_MAX = 1_500_000
 MACS_MAX = 150_000_000
-# The rules by name (``evaluate --rule NAME``, ``export release --rule NAME``): whether the floors gate.
-RULES = {"default": "the release rule of issue #21", "small": "the small model's release rule (models/README.md)"}
 
 
 @dataclass(frozen=True)
