@@ -183,3 +183,15 @@ def test_each_face_agreement_is_none_without_faces() -> None:
 
     empty = Recording(frames={0: _Frame(0, None, None, [], [])})
     assert agreement(empty, empty)["each_face_agree"] is None
+
+
+def test_a_missed_target_says_by_how_much_even_when_the_rounded_share_equals_it() -> None:
+    from edge.tools.bench_compare import meets
+
+    assert meets("1", {"cpu_vs_every_frame": 0.502}) == ["CPU 50.2% > 50%"]
+    assert meets("1", {"cpu_vs_every_frame": 0.5}) == []
+    assert meets("empty", {"cpu_vs_every_frame": 0.151}) == ["CPU 15.1% > 15%"]
+    assert meets("4", {"cpu_vs_every_frame": 0.4, "emotion_agree": 0.9649, "first_emotion_frames": [0, 7]}) == [
+        "emotion 96.5% < 97%",
+        "first emotion late: [7]",
+    ]
