@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge.config import MAIN_FACE_MARGIN, DeviceConfig
-from edge.pipeline import FacePipeline, StageTimes, build_pipeline, main_face_id
+from edge.pipeline import CLEAR_MARGIN, UNSURE_MARGIN, FacePipeline, StageTimes, build_pipeline, main_face_id
 from edge.results import FaceResult
 from edge.tools.bench_clip import _fit, _room, make_empty_room, paste, wild_photos
 from edge.tracking import iou
@@ -131,9 +131,13 @@ def test_jpeg_frames_give_the_same_faces_and_only_the_frames_that_need_pixels_ar
         p._pixels = None  # as read: not decoded
     plain = run(build_pipeline(device_config()), decoded)
     lazy = run(build_pipeline(device_config()), jpegs)  # type: ignore[arg-type]
-    assert [[(f.face_id, f.box, f.emotion) for f in faces] for faces, _ in lazy] == [
-        [(f.face_id, f.box, f.emotion) for f in faces] for faces, _ in plain
-    ]
+    # The same faces with the same emotions on every frame. The gate's grey copy of a JPEG is
+    # libjpeg's eighth-size decode, not a resize of the decoded frame: within a few grey levels the
+    # same, so a face's change of look may be seen a frame apart and a box be measured on one
+    # frame and carried on the other.
+    for (ours, _), (theirs, _) in zip(lazy, plain, strict=True):
+        assert [(f.face_id, f.emotion) for f in ours] == [(f.face_id, f.emotion) for f in theirs]
+        assert all(iou(a.box, b.box) >= 0.85 for a, b in zip(ours, theirs)), (ours, theirs)
     assert [p.decoded for p in jpegs] == [t.detected or t.classified > 0 for _, t in lazy]
     assert sum(p.decoded for p in jpegs) < len(jpegs)
 
@@ -168,28 +172,47 @@ def test_between_detections_the_tracker_carries_each_box(device_config: MakeConf
     assert min(still_boxes) >= 0.7 and np.mean(by_velocity) > np.mean(still_boxes), (by_velocity, still_boxes)
 
 
-def clear_faces(device_config: MakeConfig, photos: list[np.ndarray], n: int) -> list[np.ndarray]:
-    """``n`` photos whose face the shipped model reads without hesitation (top class ahead of the
-    next by 0.3): a face near a tie is classified on every frame by design (UNSURE_MARGIN), so which
-    photos are clear depends on the model, not on the cadence under test."""
-    clear = []
+def faces_read_with_a_lead(
+    device_config: MakeConfig, photos: list[np.ndarray], n: int, low: float, high: float = 1.0
+) -> list[np.ndarray]:
+    """``n`` photos whose face the shipped model reads with its top class ahead of the next by
+    ``low`` to ``high``: how often a face is classified depends on that lead by design (a face near
+    a tie at every detection, a clear one at half of max_hz), so which photos serve depends on the
+    model, not on the cadence under test."""
+    found = []
     for photo in photos:
         (faces, _), *_ = run(build_pipeline(device_config(**EVERY_FRAME)), scene(lambda t, p=photo: [(p, 320, 240)], 1))
         ranked = sorted(faces[0].scores.values()) if len(faces) == 1 else [0.0, 0.0]
-        if ranked[-1] - ranked[-2] >= 0.3:
-            clear.append(photo)
-    assert len(clear) >= n, f"only {len(clear)} of {len(photos)} photos are read clearly by the shipped model"
-    return clear[:n]
+        if low <= ranked[-1] - ranked[-2] < high:
+            found.append(photo)
+    assert len(found) >= n, f"only {len(found)} of {len(photos)} photos lead by {low}-{high} for the shipped model"
+    return found[:n]
+
+
+def clear_faces(device_config: MakeConfig, photos: list[np.ndarray], n: int) -> list[np.ndarray]:
+    return faces_read_with_a_lead(device_config, photos, n, CLEAR_MARGIN + 0.1)
 
 
 def test_max_hz_limits_the_classifications_of_each_face(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
-    a, b = clear_faces(device_config, photos, 2)
-    frames = scene(lambda t: [(a, 180 + t, 240), (b, 480, 240)], 60)  # two faces, 2 s
+    # Neither near a tie nor clear: classified at max_hz.
+    (face,) = faces_read_with_a_lead(device_config, photos, 1, UNSURE_MARGIN + 0.05, CLEAR_MARGIN - 0.05)
+    frames = scene(lambda t: [(face, 320, 240)], 60)  # still (its lead stays where it was measured), 2 s
     every = run(build_pipeline(device_config(detector={"interval": 1}, model={"max_hz": 0})), frames)
     limited = run(build_pipeline(device_config(detector={"interval": 1}, model={"max_hz": 5})), frames)
-    assert sum(t.classified for _, t in every) == 120
+    assert sum(t.classified for _, t in every) == 60
+    classified = sum(t.classified for _, t in limited)
+    assert 9 <= classified <= 11, classified  # 5 a second for 2 s, the first on the frame the face is found
+    assert limited[0][1].classified == 1  # a new face is classified on the frame it is found
+
+
+def test_a_face_whose_label_is_clear_is_classified_at_half_of_max_hz_all_due_faces_in_one_batch(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    a, b = clear_faces(device_config, photos, 2)
+    frames = scene(lambda t: [(a, 180 + t, 240), (b, 480, 240)], 60)  # two faces, 2 s
+    limited = run(build_pipeline(device_config(detector={"interval": 1}, model={"max_hz": 5})), frames)
     per_face = sum(t.classified for _, t in limited) / 2
-    assert 9 <= per_face <= 11, per_face  # 5 a second for 2 s, the first on the frame each face is found
+    assert 4 <= per_face <= 6, per_face  # 2.5 a second for 2 s, the first on the frame each face is found
     assert limited[0][1].classified == 2  # new faces are classified on the frame they are found
     # Between classifications every face is still published with its (held) emotion.
     assert all(len(faces) == 2 and all(f.emotion for f in faces) for faces, _ in limited)
