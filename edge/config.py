@@ -174,9 +174,9 @@ class ModelConfig(Section):
     rebuild_engine: bool = Field(True, description="a missing or stale engine is rebuilt on start instead of refused")
     max_hz: float | Literal["auto"] = Field(
         "auto",
-        description="classify each tracked face at most this many times a second, one whose label is clear at half "
-        "that (batched; a new face, or one that moved or grew a lot, at once; the smoother keeps its last "
-        "probabilities between); 0: every frame; auto: 10",
+        description="classify each tracked face at most this many times a second, a still one whose label is "
+        "clear at half that (batched; a new face, or one that moved or grew a lot, at once; the smoother keeps "
+        "its last probabilities between); 0: every frame; auto: 10",
     )
 
     @field_validator("max_hz", mode="before")
