@@ -6,8 +6,8 @@ between detections the tracker carries each face's box; with no face tracked the
 every other frame (``EMPTY_ROOM_GATE_HZ``). Each face is classified at most
 ``model.max_hz`` times a second (a still face whose label is clear at half that), all due faces in one
 batch; a new face is classified on the frame it is found and a face whose box moved or grew a lot
-at once; between classifications the smoother
-is fed the face's last probabilities, so its average moves at the same pace per frame as before
+at once; between classifications the smoother is fed the face's last probabilities, so its average
+moves at the same pace per frame as before
 (DeepStream's detector ``interval`` and ``secondary-reinfer-interval``, Frigate's motion gate).
 With ``interval = 1`` and ``max_hz = 0`` every frame pays for everything, as before.
 """
@@ -95,8 +95,9 @@ UNSURE_MARGIN = 0.1
 # jitter tips it, so it is classified at half of ``model.max_hz`` (a change of look, a jump or a new
 # face still classifies it at once). On the bench's 1- and 4-face clips this took a quarter of the
 # classifications away (1.47 to 1.12 a frame with four faces) with the main emotion agreeing as
-# often, within a point either way. Faces that walk keep the full rate: without the stillness
-# condition the INT8 model's main emotion on the moving clip fell from 99.3 % to 94.7 %.
+# often, within a point either way (one held-out 4-face clip, 4#3, fell from 91.3 % to 81.7 %, its
+# faces' own emotions agreeing as before: README). Faces that walk keep the full rate: without the
+# stillness condition the INT8 model's main emotion on the moving clip fell from 99.3 % to 94.7 %.
 CLEAR_MARGIN = 0.3
 CLEAR_STILL_IOU = 0.9
 # A period is due a little early, so camera jitter does not push every other one a frame late.
@@ -329,10 +330,10 @@ class FacePipeline:
             return True
         if iou(last.box, box) < RECLASSIFY_IOU:
             return True
-        # Due faces wait for the next detection (up to one more period): a crop from the detector's
-        # own box and landmarks is the one the every-frame pipeline would classify.
         if self._state.margins.get(face_id, 0.0) >= CLEAR_MARGIN and iou(last.box, box) >= CLEAR_STILL_IOU:
             period *= 2
+        # Due faces wait for the next detection (up to one more period): a crop from the detector's
+        # own box and landmarks is the one the every-frame pipeline would classify.
         if now - last.at >= period * (EARLY if detected else 2):
             return True
         if detected and self._state.margins.get(face_id, 1.0) < UNSURE_MARGIN:
