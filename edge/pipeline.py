@@ -328,15 +328,17 @@ class FacePipeline:
         period = self.cadence.classify_period_s
         if last is None or period == 0:
             return True
-        if iou(last.box, box) < RECLASSIFY_IOU:
+        overlap = iou(last.box, box)
+        if overlap < RECLASSIFY_IOU:
             return True
-        if self._state.margins.get(face_id, 0.0) >= CLEAR_MARGIN and iou(last.box, box) >= CLEAR_STILL_IOU:
+        margin = self._state.margins.get(face_id)  # None until the face's label has been smoothed once
+        if margin is not None and margin >= CLEAR_MARGIN and overlap >= CLEAR_STILL_IOU:
             period *= 2
         # Due faces wait for the next detection (up to one more period): a crop from the detector's
         # own box and landmarks is the one the every-frame pipeline would classify.
         if now - last.at >= period * (EARLY if detected else 2):
             return True
-        if detected and self._state.margins.get(face_id, 1.0) < UNSURE_MARGIN:
+        if detected and margin is not None and margin < UNSURE_MARGIN:
             return True
         return look is not None and last.look is not None and look_change(look, last.look) > RECLASSIFY_LOOK
 
