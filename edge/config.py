@@ -124,10 +124,15 @@ class DetectorConfig(Section):
     interval: int | Literal["auto"] = Field(
         "auto",
         description="run the detector every this many frames (the tracker carries the boxes between); 1: every "
-        "frame; auto: ten times a second (a face that appears is found within 0.1 s)",
+        "frame; auto: ten times a second, five while every face in view is still and its label clear (a face "
+        "that appears is found within 0.1 s)",
     )
     fps: float | None = Field(
-        None, gt=0, le=1000, description="run the detector this many times a second instead (leave interval auto)"
+        None,
+        gt=0,
+        le=1000,
+        description="run the detector this many times a second instead, half that while every face in view is "
+        "still and its label clear (leave interval auto)",
     )
 
     @field_validator("interval", mode="before")

@@ -54,18 +54,22 @@ class MotionGate:
         """Forget the background (a new source): the next frame counts as motion."""
         self._background = None
 
-    def moved_elsewhere(self, boxes: Sequence[tuple[float, float, float, float]], frame_width: int) -> bool:
+    def moved_elsewhere(
+        self, boxes: Sequence[tuple[float, float, float, float]], frame_width: int, body: bool = True
+    ) -> bool:
         """Whether something moved just now (since the previous frame) away from every face in
-        ``boxes`` (frame pixels) and its body (a box to each side, three below): over ``min_area``
-        of the picture, as a person who comes into view, which the detector should look at now."""
+        ``boxes`` (frame pixels) and its body (a box to each side, three below; ``body`` False: a
+        quarter of the box around it): over ``min_area`` of the picture, as a person who comes into
+        view, which the detector should look at now."""
         fresh = self.fresh
         if fresh is None:
             return False
         mask = fresh.copy()
         scale = mask.shape[1] / frame_width
         for x, y, w, h in boxes:
-            x0, x1 = max(0, int((x - w) * scale)), max(0, int(np.ceil((x + 2 * w) * scale)))
-            y0, y1 = max(0, int((y - h / 2) * scale)), max(0, int(np.ceil((y + 3 * h) * scale)))
+            left, right, above, below = (w, 2 * w, h / 2, 3 * h) if body else (w / 4, 5 * w / 4, h / 4, 5 * h / 4)
+            x0, x1 = max(0, int((x - left) * scale)), max(0, int(np.ceil((x + right) * scale)))
+            y0, y1 = max(0, int((y - above) * scale)), max(0, int(np.ceil((y + below) * scale)))
             mask[y0:y1, x0:x1] = False
         return bool(int(np.count_nonzero(mask)) >= max(1.0, self.min_area * mask.size))
 

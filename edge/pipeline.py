@@ -1,14 +1,15 @@
 """One frame's work: motion gate, detect, align, classify (one batch), track, smooth; with per-stage times.
 
 Paying only for what changed (``Cadence``): the detector runs every ``detector.interval`` frames (or
-at ``detector.fps``), and not at all while the motion gate sees nothing move and no face is tracked;
-between detections the tracker carries each face's box; with no face tracked the gate itself looks at
-every other frame (``EMPTY_ROOM_GATE_HZ``). Each face is classified at most
-``model.max_hz`` times a second (a still face whose label is clear at half that), all due faces in one
-batch; a new face is classified on the frame it is found and a face whose box moved or grew a lot
-at once; between classifications the smoother is fed the face's last probabilities, so its average
-moves at the same pace per frame as before
-(DeepStream's detector ``interval`` and ``secondary-reinfer-interval``, Frigate's motion gate).
+ten times a second at ``auto``, or at ``detector.fps``: at half that while every face in view is
+still and its label clear, with nothing else moving), and not at all while the motion gate sees
+nothing move and no face is tracked; between detections the tracker carries each face's box; with no
+face tracked the gate itself looks at every other frame (``EMPTY_ROOM_GATE_HZ``). Each face is
+classified at most ``model.max_hz`` times a second (a still face whose label is clear at half that),
+all due faces in one batch; a new face is classified on the frame it is found and a face whose box
+moved or grew a lot at once; between classifications the smoother is fed the face's last
+probabilities, so its average moves at the same pace per frame as before (DeepStream's detector
+``interval`` and ``secondary-reinfer-interval``, Frigate's motion gate).
 With ``interval = 1`` and ``max_hz = 0`` every frame pays for everything, as before.
 """
 
@@ -147,6 +148,7 @@ class _State:
     last_gate_at: float | None = None
     look_again: bool = False  # the latest detection missed a tracked face: detect on the next frame
     looked_again: bool = False  # a face is missing since before the latest detection: looked for once
+    stirred: bool = False  # something moved beside the tracked faces since the latest detection
     faces: dict[int, Face] = field(default_factory=dict)  # each tracked face as last detected
     classified: dict[int, _Classified] = field(default_factory=dict)
     margins: dict[int, float] = field(default_factory=dict)  # each face's smoothed label's lead
@@ -198,9 +200,15 @@ class FacePipeline:
         t1 = time.perf_counter()
         width = image.shape[1]
         state.frames_since_detect += 1
-        times.detected, times.gated = self._detect_due(now, moved)
         # Each tracked face carried to this frame: what a frame without a detection shows.
-        visible = [] if times.detected else self.tracker.visible(now)
+        carried_boxes = self.tracker.visible(now) if self.tracker.tracks else []
+        if cadence.gate is not None and cadence.classify_period_s and self.tracker.tracks and not state.stirred:
+            # Anything that moved beside the faces since the detection (a newcomer, a gesture) keeps
+            # the detector at its rate: a newcomer the gate did not call it for is found at the period.
+            around = [box for _, box in carried_boxes] + [t.box for t in self.tracker.tracks.values()]
+            state.stirred = cadence.gate.moved_elsewhere(around, width, body=False)
+        times.detected, times.gated = self._detect_due(now, moved, carried_boxes)
+        visible = [] if times.detected else carried_boxes
         carried_looks: list[npt.NDArray[np.float32] | None] = [None] * len(visible)
         if not times.detected and grey is not None:
             carried_looks = [face_signature(grey, box, width) for _, box in visible]
@@ -218,7 +226,7 @@ class FacePipeline:
                 found = self.detector.detect(frame)
             except Exception as exc:
                 raise FrameError("detector", self.detector_what, DETECTOR_FIX, exc) from exc
-            state.frames_since_detect, state.last_detect_at = 0, now
+            state.frames_since_detect, state.last_detect_at, state.stirred = 0, now, False
         t2 = time.perf_counter()
         if times.detected:
             ids = self.tracker.update([f.box for f in found], now)
@@ -298,7 +306,9 @@ class FacePipeline:
             return False
         return state.last_gate_at is not None and now - state.last_gate_at < EARLY / EMPTY_ROOM_GATE_HZ
 
-    def _detect_due(self, now: float, moved: bool) -> tuple[bool, bool]:
+    def _detect_due(
+        self, now: float, moved: bool, carried: list[tuple[int, tuple[float, float, float, float]]]
+    ) -> tuple[bool, bool]:
         """(run the detector, the motion gate kept it from running) for this frame."""
         cadence, state = self.cadence, self._state
         last = state.last_detect_at
@@ -307,7 +317,12 @@ class FacePipeline:
         if cadence.detect_every:
             due = state.frames_since_detect >= cadence.detect_every
         else:
-            due = now - last >= cadence.detect_period_s * EARLY
+            period = cadence.detect_period_s
+            due = now - last >= period * EARLY
+            # Faces that are all clear and still are classified at half rate: the detection that crops
+            # them waits as long (within the tracker's grace period, so no face loses its id).
+            if due and now - last < 2 * period * EARLY and 2 * period <= self.tracker.grace_s:
+                due = not self._settled(carried)
         due = due or state.look_again
         if not due or moved or self.tracker.tracks:
             return due, False
@@ -315,6 +330,23 @@ class FacePipeline:
         if cadence.recheck_s and now - last >= cadence.recheck_s:
             return True, False
         return False, True
+
+    def _settled(self, carried: list[tuple[int, tuple[float, float, float, float]]]) -> bool:
+        """Whether every tracked face is in view, clear and still (``CLEAR_MARGIN``, and its box
+        ``carried`` to this frame overlaps the one it was last classified in by ``CLEAR_STILL_IOU``),
+        with nothing moving beside them since the latest detection (the motion gate's word, so a
+        newcomer the gate did not call the detector for waits no longer than before). A change of
+        look, a missed face or something moving away from the faces still calls the detector at once."""
+        state = self._state
+        if self.cadence.gate is None or not self.cadence.classify_period_s or not self.tracker.tracks or state.stirred:
+            return False
+        if len(carried) != len(self.tracker.tracks):
+            return False
+        for face_id, box in carried:
+            last, margin = state.classified.get(face_id), state.margins.get(face_id)
+            if last is None or margin is None or margin < CLEAR_MARGIN or iou(last.box, box) < CLEAR_STILL_IOU:
+                return False
+        return True
 
     def _classify_due(
         self,

@@ -229,6 +229,49 @@ def test_a_clear_face_that_walks_keeps_the_full_rate(device_config: MakeConfig, 
     assert 9 <= classified <= 12, classified  # 5 a second for 2 s (a jump may add one)
 
 
+def test_a_scene_of_clear_still_faces_is_looked_at_half_as_often(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    # At auto (detection and classification ten times a second) the detector runs when such faces
+    # are classified, five times a second; a newcomer is still found on the frame it comes into view.
+    a, b, c = clear_faces(device_config, photos, 3)
+    frames = scene(lambda t: [(a, 110, 240), (b, 320, 240)] + ([(c, 535, 240)] if t >= 45 else []), 60)
+    out = run(build_pipeline(device_config()), frames)
+    assert [i for i, (_, t) in enumerate(out[:45]) if t.detected] == list(range(0, 45, 6))
+    assert all(len(faces) == 2 for faces, _ in out[:45])  # carried between detections
+    faces, times = out[45]
+    assert times.detected and len(faces) == 3 and times.classified >= 1  # the newcomer, at once
+
+
+def test_a_newcomer_the_gate_does_not_call_the_detector_for_is_found_at_the_full_rate(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    # Below a tracked face, where its own body moves, the gate does not call the detector: the
+    # newcomer is found at the next of the ten-a-second detections, not the five-a-second ones.
+    a, b, c = clear_faces(device_config, photos, 3)
+    small = _fit(c, 110)
+    frames = scene(lambda t: [(a, 110, 180), (b, 330, 180)] + ([(small, 150, 410)] if t >= 31 else []), 45)
+    out = run(build_pipeline(device_config()), frames)
+    assert [i for i, (_, t) in enumerate(out[:31]) if t.detected] == list(range(0, 31, 6))
+    found = next(i for i, (faces, _) in enumerate(out) if len(faces) == 3)
+    assert found == 33, found  # 0.1 s after the detection at frame 30 (at 36 if it waited 0.2 s)
+
+
+@pytest.mark.parametrize("kind", ["neither near a tie nor clear", "clear and walking"])
+def test_a_face_that_is_not_clear_and_still_keeps_the_detector_at_its_rate(
+    device_config: MakeConfig, photos: list[np.ndarray], kind: str
+) -> None:
+    if kind == "clear and walking":
+        (face,) = clear_faces(device_config, photos, 1)
+        frames = scene(lambda t: [(face, 120 + 4 * t, 240)], 45)
+    else:
+        (face,) = faces_read_with_a_lead(device_config, photos, 1, UNSURE_MARGIN + 0.05, CLEAR_MARGIN - 0.05)
+        frames = scene(lambda t: [(face, 320, 240)], 45)
+    out = run(build_pipeline(device_config()), frames)
+    detections = sum(t.detected for _, t in out)
+    assert 15 <= detections <= 18, detections  # 1.5 s at ten a second (a change of look may add one)
+
+
 def test_a_face_that_jumped_is_classified_again_at_once(device_config: MakeConfig, photos: list[np.ndarray]) -> None:
     # The face holds still, then moves by a quarter of its photo's width in one frame (a step
     # aside): the same track, a box that moved a lot.
