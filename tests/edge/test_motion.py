@@ -72,6 +72,25 @@ def test_a_small_face_far_away_is_still_motion(face_photo: np.ndarray) -> None:
     assert gate.update(frame) is True
 
 
+@pytest.mark.parametrize(
+    ("where", "beside_the_body", "beside_the_face"),
+    [("on the face", False, False), ("below it, where its body is", False, True), ("across the room", True, True)],
+)
+def test_motion_away_from_a_face_is_told_apart_from_its_own_and_its_bodys(
+    face_photo: np.ndarray, where: str, beside_the_body: bool, beside_the_face: bool
+) -> None:
+    face = (280.0, 60.0, 80.0, 100.0)  # a tracked face's box, frame pixels
+    at = {"on the face": (320, 110), "below it, where its body is": (320, 290), "across the room": (560, 380)}[where]
+    gate = MotionGate()
+    for seed in range(10):
+        gate.update(room_frame(seed=seed))
+    frame = room_frame(seed=10)
+    paste(frame, _fit(face_photo, 90), *at)
+    gate.update(frame)
+    assert gate.moved_elsewhere([face], 640) is beside_the_body  # what calls the detector at once
+    assert gate.moved_elsewhere([face], 640, body=False) is beside_the_face  # what keeps it at its full rate
+
+
 def test_the_settings_are_checked() -> None:
     with pytest.raises(ValueError, match=r"motion\.threshold"):
         MotionGate(threshold=0)
