@@ -243,6 +243,18 @@ def test_a_scene_of_clear_still_faces_is_looked_at_half_as_often(
     assert times.detected and len(faces) == 3 and times.classified >= 1  # the newcomer, at once
 
 
+def test_a_settled_scene_waits_no_longer_than_the_trackers_grace_period(
+    device_config: MakeConfig, photos: list[np.ndarray]
+) -> None:
+    # At 2.5 detections a second, twice the gap (0.8 s) would outlast tracker.grace_s (0.5 s) and
+    # give every face a new id at each detection: the rate stays as configured.
+    a, b = clear_faces(device_config, photos, 2)
+    frames = scene(lambda t: [(a, 160, 240), (b, 480, 240)], 60)
+    out = run(build_pipeline(device_config(detector={"fps": 2.5})), frames)
+    assert [i for i, (_, t) in enumerate(out) if t.detected] == list(range(0, 60, 11))  # 0.4 s, due a little early
+    assert len({f.face_id for faces, _ in out for f in faces}) == 2
+
+
 def test_a_newcomer_the_gate_does_not_call_the_detector_for_is_found_at_the_full_rate(
     device_config: MakeConfig, photos: list[np.ndarray]
 ) -> None:
