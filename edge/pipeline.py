@@ -175,6 +175,12 @@ class FacePipeline:
         self.smoother = smoother
         self.cadence = cadence or Cadence()
         self.main_face_margin = main_face_margin
+        c = self.cadence
+        # Whether a settled scene may be detected at half the rate (``_settled``): a time-based
+        # detection rate, per-face classification rates, the gate to vouch that nothing else moved,
+        # and twice the gap within the tracker's grace period (so no face loses its id).
+        within_grace = 2 * c.detect_period_s <= tracker.grace_s
+        self._may_settle = bool(not c.detect_every and c.classify_period_s and c.gate is not None and within_grace)
         self._state = _State()
         self.classes = list(classifier.info.classes)
         path = getattr(detector, "path", None)
@@ -202,7 +208,7 @@ class FacePipeline:
         state.frames_since_detect += 1
         # Each tracked face carried to this frame: what a frame without a detection shows.
         carried_boxes = self.tracker.visible(now) if self.tracker.tracks else []
-        if cadence.gate is not None and cadence.classify_period_s and self.tracker.tracks and not state.stirred:
+        if self._may_settle and cadence.gate is not None and self.tracker.tracks and not state.stirred:
             # Anything that moved beside the faces since the detection (a newcomer, a gesture) keeps
             # the detector at its rate: a newcomer the gate did not call it for is found at the period.
             around = [box for _, box in carried_boxes] + [t.box for t in self.tracker.tracks.values()]
@@ -320,8 +326,8 @@ class FacePipeline:
             period = cadence.detect_period_s
             due = now - last >= period * EARLY
             # Faces that are all clear and still are classified at half rate: the detection that crops
-            # them waits as long (within the tracker's grace period, so no face loses its id).
-            if due and now - last < 2 * period * EARLY and 2 * period <= self.tracker.grace_s:
+            # them waits as long.
+            if due and self._may_settle and now - last < 2 * period * EARLY:
                 due = not self._settled(carried)
         due = due or state.look_again
         if not due or moved or self.tracker.tracks:
@@ -338,15 +344,13 @@ class FacePipeline:
         newcomer the gate did not call the detector for waits no longer than before). A change of
         look, a missed face or something moving away from the faces still calls the detector at once."""
         state = self._state
-        if self.cadence.gate is None or not self.cadence.classify_period_s or not self.tracker.tracks or state.stirred:
+        if not self.tracker.tracks or state.stirred or len(carried) != len(self.tracker.tracks):
             return False
-        if len(carried) != len(self.tracker.tracks):
-            return False
-        for face_id, box in carried:
-            last, margin = state.classified.get(face_id), state.margins.get(face_id)
-            if last is None or margin is None or margin < CLEAR_MARGIN or iou(last.box, box) < CLEAR_STILL_IOU:
-                return False
-        return True
+        return all(
+            (last := state.classified.get(face_id)) is not None
+            and clear_and_still(state.margins.get(face_id), iou(last.box, box))
+            for face_id, box in carried
+        )
 
     def _classify_due(
         self,
@@ -364,7 +368,7 @@ class FacePipeline:
         if overlap < RECLASSIFY_IOU:
             return True
         margin = self._state.margins.get(face_id)  # None until the face's label has been smoothed once
-        if margin is not None and margin >= CLEAR_MARGIN and overlap >= CLEAR_STILL_IOU:
+        if clear_and_still(margin, overlap):
             period *= 2
         # Due faces wait for the next detection (up to one more period): a crop from the detector's
         # own box and landmarks is the one the every-frame pipeline would classify.
@@ -385,6 +389,13 @@ class FacePipeline:
             if look is not None and before is not None and look_change(look, before) > RECLASSIFY_LOOK:
                 return True
         return False
+
+
+def clear_and_still(margin: float | None, overlap: float) -> bool:
+    """Whether a face whose smoothed label leads by ``margin`` (None: not smoothed yet) and whose box
+    overlaps the one it was last classified in by ``overlap`` is clear and still (``CLEAR_MARGIN``,
+    ``CLEAR_STILL_IOU``)."""
+    return margin is not None and margin >= CLEAR_MARGIN and overlap >= CLEAR_STILL_IOU
 
 
 def main_face_id(
